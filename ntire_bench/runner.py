@@ -1,0 +1,370 @@
+"""Evaluating submissions on datasets: the parent side of every run.
+
+The parent owns the datasets, the HR images, the metrics and the results files. Each
+submission runs in its own worker (a child process unless isolation is turned off) that
+only ever sees LR pixels. Results are written atomically after every dataset, and a
+re-run with the same inputs and settings skips what is already measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .data import DatasetSpec, ImagePair, dataset_fingerprint, load_pair, resolve_pairs
+from .environment import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
+from .images import read_image
+from .plugins import PluginEntry, model_zoo_dirs, resolve_checkpoint, sha256_file
+from .results import SCHEMA, atomic_write_json, load_existing, results_path
+from .runtime import TimingSettings, summarize_dataset, summarize_runs, summarize_samples
+from .worker import InProcessWorker, IsolatedWorker, WorkerConfig, WorkerFailure, WorkerLimits
+
+QUALITY_KEYS = ("psnr", "psnr_y", "ssim", "ssim_y")
+
+
+def default_memory_limit() -> int | None:
+    """Three quarters of physical memory: a runaway submission cannot take the host down."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.75)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+@dataclass
+class RunConfig:
+    """How a run measures. Everything here that changes a number is part of the cache key."""
+
+    out_dir: Path = Path("results")
+    device: str = "auto"
+    model_zoo: Sequence[Path] = ()
+    warmup: int | None = None
+    repeats: int | None = None
+    runs: int = 1
+    threads: int | None = None
+    timeout_s: float = 3600.0
+    memory_limit_bytes: int | None = field(default_factory=default_memory_limit)
+    isolate: bool = True
+    force: bool = False
+    cudnn_benchmark: bool = False
+    complexity_size: tuple[int, int] = (256, 256)
+    cache_dir: Path | None = None
+    progress: bool = True
+    log: Callable[[str], None] = print
+
+    def measurement_settings(self, device: str) -> dict[str, Any]:
+        timing = TimingSettings.for_device(device, self.warmup, self.repeats)
+        return {
+            "device": device,
+            "warmup": timing.warmup,
+            "repeats": timing.repeats,
+            "runs": self.runs,
+            "threads": self.threads,
+            "cudnn_benchmark": self.cudnn_benchmark,
+            "complexity_size": list(self.complexity_size),
+            "isolated": self.isolate,
+        }
+
+
+@dataclass
+class PreparedDataset:
+    """A dataset resolved to its pairs, with the fingerprint of its files."""
+
+    spec: DatasetSpec
+    pairs: list[ImagePair]
+    fingerprint: str
+
+
+def prepare_datasets(specs: Sequence[DatasetSpec], cache_dir: Path | None = None, progress: bool = True) -> list[PreparedDataset]:
+    """Resolve every dataset up front, so a bad path fails before any model runs."""
+    prepared = []
+    for spec in specs:
+        pairs = resolve_pairs(spec, cache_dir=cache_dir, progress=progress)
+        prepared.append(PreparedDataset(spec, pairs, dataset_fingerprint(pairs)))
+    return prepared
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig) -> list[dict[str, Any]]:
+    """Evaluate every submission on every dataset; return the results records (also on disk)."""
+    device = resolve_device(config.device)
+    environment = collect_environment(device, config.threads)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    hidden = sorted({str(p.hr_path.parent) for d in datasets for p in d.pairs})
+    records = []
+    for entry in entries:
+        records.append(_evaluate(entry, datasets, config, device, environment, hidden))
+    return records
+
+
+def _failed_plugin_record(entry: PluginEntry, environment: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA, "submission": entry.name, "team": None, "status": "failed", "error": entry.error,
+        "reference": False, "params": None, "flops": None, "activations": None, "num_conv": None,
+        "plugin": {"source": entry.source, "sha256": entry.source_sha256}, "checkpoint": None,
+        "datasets": {}, "environment": environment, "warnings": [],
+    }
+
+
+def _evaluate(
+    entry: PluginEntry,
+    datasets: Sequence[PreparedDataset],
+    config: RunConfig,
+    device: str,
+    environment: dict[str, Any],
+    hidden: list[str],
+) -> dict[str, Any]:
+    path = results_path(config.out_dir, entry.name)
+    if not entry.ok:
+        record = _failed_plugin_record(entry, environment)
+        atomic_write_json(path, record)
+        config.log(f"{entry.name}: failed: {entry.error}")
+        return record
+    submission = entry.submission
+    assert submission is not None
+    zoo = model_zoo_dirs(config.model_zoo)
+    checkpoint = resolve_checkpoint(submission, zoo)
+    checkpoint_sha = sha256_file(checkpoint) if checkpoint else None
+    settings = config.measurement_settings(device)
+    run_key = _digest({
+        "plugin": entry.source_sha256, "checkpoint": checkpoint_sha, "harness": __version__,
+        "device": environment["device_name"], "settings": settings, "name": submission.name,
+    })
+    dataset_keys = {d.spec.name: _digest({"run": run_key, "files": d.fingerprint, "scale": d.spec.scale}) for d in datasets}
+
+    existing = None if config.force else load_existing(path)
+    if existing is not None and existing.get("run_key") != run_key:
+        existing = None
+    done = {
+        name: result for name, result in (existing or {}).get("datasets", {}).items()
+        if name in dataset_keys and result.get("cache_key") == dataset_keys[name]
+    }
+    todo = [d for d in datasets if d.spec.name not in done]
+    if existing is not None and not todo and existing.get("status") != "failed":
+        config.log(f"{entry.name}: up to date in {path} (use --force to re-measure)")
+        return existing
+
+    record: dict[str, Any] = {
+        "schema": SCHEMA,
+        "submission": submission.name,
+        "team": submission.team,
+        "status": "ok",
+        "error": None,
+        "reference": submission.reference,
+        "data_range": submission.data_range,
+        "params": None, "flops": None, "activations": None, "num_conv": None,
+        "complexity": None,
+        "checkpoint": {"file": submission.checkpoint, "path": str(checkpoint) if checkpoint else None, "sha256": checkpoint_sha}
+        if submission.checkpoint else None,
+        "plugin": {"source": entry.source, "sha256": entry.source_sha256},
+        "datasets": dict(done),
+        "settings": settings,
+        "environment": dict(environment),
+        "warnings": [],
+        "run_key": run_key,
+    }
+    missing_weights = submission.requires_weights and checkpoint is None
+    if missing_weights:
+        record["status"] = "no_weights"
+        record["error"] = (
+            f"checkpoint {submission.checkpoint} not found in the model zoo "
+            f"({', '.join(map(str, zoo)) or 'none given'}); pass --model-zoo DIR for a PSNR rank"
+        )
+
+    worker_config = WorkerConfig(
+        source=entry.source, name=submission.name, checkpoint=str(checkpoint) if checkpoint else None,
+        device=device, warmup=settings["warmup"], repeats=settings["repeats"], threads=config.threads,
+        cudnn_benchmark=config.cudnn_benchmark, complexity_size=config.complexity_size,
+        checkpoint_sha256=checkpoint_sha,
+    )
+    limits = WorkerLimits(
+        timeout_s=config.timeout_s, memory_bytes=config.memory_limit_bytes, threads=config.threads, scrub_paths=hidden
+    )
+    log_path = config.out_dir / "logs" / f"{submission.name}.log"
+    gpu_uuid = (environment.get("gpu") or {}).get("uuid")
+    telemetry_start = gpu_telemetry(gpu_uuid) if device.startswith("cuda") else None
+
+    def start_worker(count_complexity: bool = True):
+        worker_settings = replace(worker_config, count_complexity=count_complexity)
+        if config.isolate:
+            return IsolatedWorker(worker_settings, limits, log_path)
+        return InProcessWorker(worker_settings)
+
+    worker = None
+    try:
+        worker = start_worker()
+        loaded = worker.load()
+        complexity = loaded["complexity"]
+        record.update({k: complexity[k] for k in ("params", "flops", "activations", "num_conv")})
+        record["complexity"] = {k: complexity.get(k) for k in ("input_size", "unsupported_ops", "peak_memory_mb")}
+        record["environment"]["threads"] = loaded["num_threads"]
+        compute_quality = not missing_weights
+        for index, dataset in enumerate(todo):
+            result = _run_dataset(
+                worker, start_worker, dataset, config, submission.scale, device,
+                compute_quality=compute_quality, check_determinism=index == 0,
+                label=f"{submission.name} · {dataset.spec.name}",
+            )
+            result["cache_key"] = dataset_keys[dataset.spec.name]
+            record["datasets"][dataset.spec.name] = result
+            atomic_write_json(path, record)
+    except WorkerFailure as exc:
+        record["status"] = "failed"
+        record["error"] = str(exc)
+        config.log(f"{submission.name}: failed: {exc}")
+    finally:
+        if worker is not None:
+            worker.close()
+    if telemetry_start is not None:
+        telemetry_end = gpu_telemetry(gpu_uuid)
+        record["environment"]["gpu_telemetry"] = {"start": telemetry_start, "end": telemetry_end}
+        record["warnings"].extend(telemetry_warnings(telemetry_start, telemetry_end))
+    for name, result in record["datasets"].items():
+        if result["runtime_ms"].get("unstable"):
+            record["warnings"].append(
+                f"{name}: runtime varies by {result['runtime_ms']['run_cv']:.1%} between passes (>2%); "
+                "results are unstable, quiet the machine and re-run"
+            )
+    atomic_write_json(path, record)
+    return record
+
+
+def _run_dataset(
+    worker,
+    start_worker: Callable[[], Any],
+    dataset: PreparedDataset,
+    config: RunConfig,
+    scale: int,
+    device: str,
+    compute_quality: bool,
+    check_determinism: bool,
+    label: str,
+) -> dict[str, Any]:
+    from .metrics import image_quality
+
+    pairs = dataset.pairs
+    samples: list[list[float]] = [[] for _ in pairs]
+    pass_headlines: list[float] = []
+    qualities: list[dict[str, float] | None] = [None] * len(pairs)
+    lr_images = [read_image(pair.lr_path) for pair in pairs]
+    peak = None
+    bar = tqdm(total=len(pairs) * config.runs, desc=label, unit="img", disable=not config.progress, leave=False)
+    try:
+        for run_index in range(config.runs):
+            first_pass = run_index == 0
+            # Each extra timing pass gets a fresh process, as pyperf does for its workers.
+            pass_worker = worker if first_pass or not config.isolate else start_worker(count_complexity=False)
+            try:
+                if pass_worker is not worker:
+                    pass_worker.load()
+                pass_worker.begin_dataset()
+                pass_medians = []
+                for i, (pair, lr) in enumerate(zip(pairs, lr_images)):
+                    try:
+                        sr, image_samples = pass_worker.super_resolve(
+                            lr, check_determinism=check_determinism and first_pass and i == 0,
+                            want_output=first_pass and compute_quality,
+                        )
+                    except WorkerFailure as exc:
+                        raise WorkerFailure(f"{dataset.spec.name}/{pair.name}: {exc}") from None
+                    if sr is not None:
+                        _, hr = load_pair(pair, scale)
+                        hr_tensor = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).to(device)
+                        qualities[i] = image_quality(sr.to(device), hr_tensor, border=scale)
+                    samples[i].extend(image_samples)
+                    pass_medians.append(summarize_samples(image_samples)["median"])
+                    bar.update(1)
+                pass_headlines.append(summarize_dataset(pass_medians)["mean"])
+                pass_peak = pass_worker.end_dataset().get("peak_memory_mb")
+                peak = pass_peak if peak is None or pass_peak is None else max(peak, pass_peak)
+            finally:
+                if pass_worker is not worker:
+                    pass_worker.close()
+    finally:
+        bar.close()
+    images = []
+    for pair, quality, image_samples in zip(pairs, qualities, samples):
+        row: dict[str, Any] = {"name": pair.name}
+        row.update({k: (quality[k] if quality else None) for k in QUALITY_KEYS})
+        row["runtime_ms"] = summarize_samples(image_samples)
+        images.append(row)
+    runtime = summarize_dataset([row["runtime_ms"]["median"] for row in images])
+    runtime.update(summarize_runs(pass_headlines))
+    result: dict[str, Any] = {}
+    for key in QUALITY_KEYS:
+        values = [row[key] for row in images if row[key] is not None]
+        result[key] = float(np.mean(values)) if len(values) == len(images) else None
+    result.update({
+        "threshold": dataset.spec.threshold,
+        "num_images": len(images),
+        "runtime_ms": runtime,
+        "peak_memory_mb": peak,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "images": images,
+    })
+    return result
+
+
+def bench_submission(
+    entry: PluginEntry, inputs: Sequence[np.ndarray], config: RunConfig
+) -> dict[str, Any]:
+    """Runtime only: time a submission on LR arrays, ``config.runs`` passes in fresh workers.
+
+    Needs no dataset and no weights (a missing checkpoint leaves random initial weights,
+    which time the same).
+    """
+    if not entry.ok:
+        raise WorkerFailure(entry.error or f"{entry.name}: broken plugin")
+    submission = entry.submission
+    assert submission is not None
+    device = resolve_device(config.device)
+    settings = config.measurement_settings(device)
+    checkpoint = resolve_checkpoint(submission, model_zoo_dirs(config.model_zoo))
+    worker_config = WorkerConfig(
+        source=entry.source, name=submission.name, checkpoint=str(checkpoint) if checkpoint else None,
+        device=device, warmup=settings["warmup"], repeats=settings["repeats"], threads=config.threads,
+        cudnn_benchmark=config.cudnn_benchmark, count_complexity=False,
+    )
+    limits = WorkerLimits(timeout_s=config.timeout_s, memory_bytes=config.memory_limit_bytes, threads=config.threads)
+    samples: list[list[float]] = [[] for _ in inputs]
+    headlines = []
+    bar = tqdm(total=len(inputs) * config.runs, desc=f"bench {submission.name}", unit="img",
+               disable=not config.progress, leave=False)
+    try:
+        for _ in range(config.runs):
+            worker = IsolatedWorker(worker_config, limits) if config.isolate else InProcessWorker(worker_config)
+            try:
+                worker.load()
+                medians = []
+                for i, lr in enumerate(inputs):
+                    _, image_samples = worker.super_resolve(lr, want_output=False)
+                    samples[i].extend(image_samples)
+                    medians.append(summarize_samples(image_samples)["median"])
+                    bar.update(1)
+                headlines.append(summarize_dataset(medians)["mean"])
+            finally:
+                worker.close()
+    finally:
+        bar.close()
+    runtime = summarize_dataset([summarize_samples(s)["median"] for s in samples])
+    runtime.update(summarize_runs(headlines))
+    return {
+        "submission": submission.name,
+        "weights": checkpoint is not None,
+        "inputs": [list(lr.shape[:2]) for lr in inputs],
+        "runtime_ms": runtime,
+        "settings": settings,
+        "environment": collect_environment(device, config.threads),
+    }
