@@ -263,5 +263,99 @@ def bench_command(submission, locations, size, count, images, seed, json_out, mo
         json_out.write_text(json.dumps(result, indent=1))
 
 
+def _threshold_overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+    from .scoring import parse_threshold
+
+    overrides = {}
+    for text in values:
+        try:
+            dataset, db = parse_threshold(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        overrides[dataset] = db
+    return overrides
+
+
+def _edition_options(fn):
+    """Options shared by `score` and `gate`: the edition and threshold overrides."""
+    fn = click.option("--threshold", "thresholds", multiple=True, metavar="DATASET=DB", callback=_threshold_overrides,
+                      help="PSNR threshold (RGB, dB) that adds to or replaces the edition's (repeatable).")(fn)
+    return click.option("--edition", default=None, metavar="NAME|FILE.yaml",
+                        help="Preset (default, ntire2024, ntire2025) or an edition YAML file [default: default].")(fn)
+
+
+@main.command("score")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Results directory written by `ntire-bench run` [default: results/].")
+@click.option("--metrics", "metrics_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Score a CSV of published figures instead: submission,psnr_valid,psnr_test,runtime_ms,"
+                   "params_m,flops_g.")
+@click.option("--baseline", default=None, help="Submission that normalises the scores [default: the edition's].")
+@_edition_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("leaderboard"),
+              show_default=True, help="Where leaderboard.{csv,md,json,html,png} are written.")
+def score_command(results_dir, metrics_csv, baseline, edition, thresholds, out_dir):
+    """Rank stored results (never re-measures) and write the leaderboard.
+
+    Score = w_rt*exp(2*runtime/runtime_b) + w_flops*exp(2*FLOPs/FLOPs_b) + w_params*exp(2*params/params_b),
+    lower is better; the baseline scores 7.389. Exits 2 on usage or data errors
+    (missing baseline, mixed devices, bad CSV). See docs/scoring.md.
+    """
+    from . import report, scoring
+
+    if results_dir is not None and metrics_csv is not None:
+        raise click.UsageError("pass either --results DIR or --metrics FILE.csv, not both")
+    try:
+        if metrics_csv is not None:
+            results, notes, source = scoring.load_metrics_csv(metrics_csv), [], str(metrics_csv)
+        else:
+            source = str(results_dir or Path("results"))
+            results, notes = scoring.read_results(source)
+        for note in notes:
+            click.echo(f"warning: {note}", err=True)
+        board = scoring.score_results(results, edition=edition, baseline=baseline, thresholds=thresholds,
+                                      source=source)
+    except scoring.ScoringError as exc:
+        raise DataError(str(exc)) from None
+    if metrics_csv is not None and not board.thresholds:
+        click.echo(f"note: edition '{board.edition.name}' sets no PSNR thresholds for a metrics table; "
+                   "pass --edition ntire2024 or --threshold DATASET=DB to check them", err=True)
+    paths = report.write_leaderboard(board, out_dir)
+    click.echo(report.format_table(board))
+    click.echo(f"leaderboard written to {', '.join(str(p) for p in paths.values())}", err=True)
+
+
+@main.command("gate")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results directory written by `ntire-bench run`.")
+@_edition_options
+def gate_command(results_dir, edition, thresholds):
+    """Check PSNR thresholds for CI: exit 0 when every evaluated submission meets them.
+
+    Exit 1 when any submission falls short or failed to run (one line per failure),
+    2 on usage or data errors (missing or empty results directory, unreadable file).
+    """
+    from . import scoring
+
+    try:
+        results, _ = scoring.read_results(results_dir, strict=True)
+        verdict = scoring.check_gate(results, edition=edition, thresholds=thresholds)
+    except scoring.ScoringError as exc:
+        raise DataError(str(exc)) from None
+    for name, reason in verdict.skipped:
+        click.echo(f"skip {name}: {reason}", err=True)
+    limits = ", ".join(f"{d} >= {v:g} dB" for d, v in verdict.thresholds.items())
+    if not verdict.passed:
+        for failure in verdict.failures:
+            click.echo(failure.line())
+        click.echo(f"gate failed: {len(verdict.failures)} problem(s) ({limits or 'no thresholds'})", err=True)
+        sys.exit(1)
+    if limits:
+        click.echo(f"gate passed: {', '.join(verdict.checked)} meet {limits}")
+    else:
+        click.echo(f"gate passed: {', '.join(verdict.checked)} ran; no PSNR threshold applies "
+                   "(pass --edition or --threshold DATASET=DB to set one)")
+
+
 if __name__ == "__main__":
     main()

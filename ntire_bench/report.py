@@ -177,8 +177,9 @@ _STYLES = {
 def _draw_points(ax, board: Leaderboard, points: pd.DataFrame, threshold: float | None) -> None:
     """Scatter, Pareto front and labels; references far below the field are pinned to the bottom edge."""
     points["status"] = points.apply(_status, axis=1)
-    # Keep the y-range on the contenders: a bicubic reference 2 dB down would flatten everyone else.
-    field = points[points["status"] != "reference"]
+    # Keep the y-range on the contenders: a bicubic reference or a randomly initialised
+    # (no weights) model several dB down would flatten everyone else.
+    field = points[~points["status"].isin(["reference", "no weights"])]
     anchor = field["psnr"].tolist() + ([threshold] if threshold is not None else [])
     low, high = (min(anchor), max(anchor)) if anchor else (points["psnr"].min(), points["psnr"].max())
     pad = max(0.05, 0.12 * (high - low))

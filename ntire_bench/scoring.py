@@ -14,6 +14,7 @@ import difflib
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -24,6 +25,7 @@ import pandas as pd
 import yaml
 
 from . import __version__
+from . import results as results_io
 
 SCORE_KEYS = ("runtime", "flops", "params")
 FROM_RESULTS = "from_results"
@@ -195,35 +197,42 @@ def _number(value: Any, allow_inf: bool = False) -> float | None:
 
 def _source(result: Mapping[str, Any]) -> str:
     """Where a result came from, for error messages: its file when known, else its name."""
-    for key in ("_file", "_path", "_source", "path", "file"):
-        if isinstance(result.get(key), str):
-            return Path(result[key]).name if key != "_source" else result[key]
+    if isinstance(result.get("_path"), str):
+        return Path(result["_path"]).name
+    if isinstance(result.get("_source"), str):
+        return result["_source"]
     return f"submission '{result.get('submission')}'"
 
 
-def _read_results_dir(results_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read every ``*.json`` in ``results_dir``; any unreadable file is an error."""
+def read_results(results_dir: str | os.PathLike, strict: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """The results in ``results_dir`` and a one-line note per unusable file.
+
+    By default unusable files are set aside by ``results.load_results`` and noted. With
+    ``strict`` (the gate) the first unusable file raises ScoringError and nothing is moved,
+    so running the gate again cannot pass on the same broken directory.
+    """
     directory = Path(results_dir)
+    if not strict:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                loaded = results_io.load_results(directory)
+            except results_io.ResultsError as exc:
+                raise ScoringError(str(exc)) from None
+        return loaded, [str(w.message) for w in caught]
     if not directory.is_dir():
         raise ScoringError(f"{directory}: no such results directory; run `ntire-bench run` first or pass --results DIR")
-    results = []
+    loaded = []
     for path in sorted(directory.glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ScoringError(f"{path}: unreadable results file ({exc}); re-run that submission or remove the file") from None
-        if not isinstance(data, dict) or not isinstance(data.get("submission"), str) or "status" not in data:
-            raise ScoringError(f"{path}: not an ntire-bench results file (needs 'submission' and 'status'); remove it from {directory}")
-        data["_file"] = str(path)
-        results.append(data)
-    if not results:
-        raise ScoringError(f"{directory}: no results files (*.json); run `ntire-bench run` first or pass --results DIR")
-    return results
-
-
-def read_results(results_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """All results in ``results_dir`` (one dict per submission); raise ScoringError if none or unreadable."""
-    return _read_results_dir(results_dir)
+            data = results_io.read_results_file(path)
+        except results_io.ResultsError as exc:
+            raise ScoringError(f"{exc}; re-run that submission or remove the file") from None
+        data.setdefault("_path", str(path))
+        loaded.append(data)
+    if not loaded:
+        raise ScoringError(f"{directory}: holds no results files; run `ntire-bench run` first or pass --results DIR")
+    return sorted(loaded, key=lambda d: d["submission"]), []
 
 
 def load_metrics_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
