@@ -1,0 +1,55 @@
+"""Wall-time cost of isolation: `run` with each submission in a child process vs in-process.
+
+Evaluates rlfn on Set14 on CPU both ways, alternating, several times, and prints the
+ratio of median wall times (isolated / in-process) measured in this one run.
+
+    python benchmarks/isolation_overhead.py [--data ../shared/data] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ntire_bench.data import DatasetSpec  # noqa: E402
+from ntire_bench.plugins import discover, select  # noqa: E402
+from ntire_bench.runner import RunConfig, prepare_datasets, run_benchmark  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--model-zoo", type=Path, default=REPO.parent / "shared" / "model_zoo")
+    parser.add_argument("--submission", default="rlfn")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each mode")
+    args = parser.parse_args()
+
+    spec = DatasetSpec(name="Set14", hr_dir=str(args.data / "Set14" / "HR"), lr_dir=str(args.data / "Set14" / "LR"))
+    entries = select(discover([REPO / "submissions"], include_entry_points=False), [args.submission])
+    walls: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(args.repeat):
+        for isolate in (True, False):
+            with tempfile.TemporaryDirectory() as out:
+                begin = time.perf_counter()
+                datasets = prepare_datasets([spec], progress=False)
+                config = RunConfig(out_dir=Path(out), device="cpu", model_zoo=[args.model_zoo],
+                                   isolate=isolate, progress=False, log=lambda m: None)
+                record = run_benchmark(entries, datasets, config)[0]
+                walls[isolate].append(time.perf_counter() - begin)
+                assert record["status"] == "ok", record["error"]
+    isolated, in_process = statistics.median(walls[True]), statistics.median(walls[False])
+    print(f"{args.submission} on Set14, CPU, default timing settings, {args.repeat} runs per mode")
+    print(f"isolated:   {', '.join(f'{w:.2f}' for w in walls[True])} s (median {isolated:.2f} s)")
+    print(f"in-process: {', '.join(f'{w:.2f}' for w in walls[False])} s (median {in_process:.2f} s)")
+    print(f"isolation overhead ratio: {isolated / in_process:.3f}")
+
+
+if __name__ == "__main__":
+    main()
