@@ -145,3 +145,19 @@ def test_gate_as_a_real_subprocess(results_dir):
     missing = subprocess.run(command + ["gate", "--results", str(results_dir / "nope")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no such results directory" in missing.stderr
+
+
+def test_ci_example_installs_torch_cpu_then_runs_and_gates(repo_root, results_dir):
+    import yaml
+
+    workflow = yaml.safe_load((repo_root / "docs" / "ci-gate-example.yml").read_text())
+    steps = [step.get("run", "") for step in workflow["jobs"]["gate"]["steps"]]
+    order = [next(i for i, s in enumerate(steps) if needle in s)
+             for needle in ("download.pytorch.org/whl/cpu", "pip install .", "ntire-bench run", "ntire-bench gate")]
+    assert order == sorted(order)
+    # The documented gate command, as written, passes on results that meet the threshold.
+    gate = next(s for s in steps if "ntire-bench gate" in s)
+    args = gate.replace('"$DATASET=', f"{V}=").replace('"', "").split()[1:]
+    args[args.index("--results") + 1] = str(results_dir)
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output

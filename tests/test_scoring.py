@@ -361,3 +361,12 @@ def test_read_results_refuses_a_missing_or_empty_directory(tmp_path):
             scoring.read_results(tmp_path / "nope", strict=strict)
         with pytest.raises(ScoringError, match="holds no results files"):
             scoring.read_results(tmp_path, strict=strict)
+
+
+def test_the_custom_edition_documented_in_scoring_md_loads(repo_root, tmp_path):
+    text = (repo_root / "docs" / "scoring.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my-edition.yaml"
+    path.write_text(block)
+    edition = load_edition(path)
+    assert (edition.baseline, edition.runtime_dataset, dict(edition.thresholds)) == ("span_ch28", "Set14", {"Set14": 28.0})
