@@ -1,0 +1,155 @@
+"""Model complexity as the official NTIRE ESR code counts it.
+
+- params: ``sum(p.numel() for p in model.parameters())``.
+- FLOPs: plain ``fvcore.nn.FlopCountAnalysis(model, torch.rand(1, 3, H, W)).total()``
+  (one multiply-add = 1; conv bias, element-wise ops, activations and pixel shuffle
+  count 0; bilinear upsampling counts 4 per output element, fvcore's own rule).
+- activations: the sum of ``output.numel()`` over every ``nn.Conv2d`` call.
+- num_conv: the number of distinct ``nn.Conv2d`` modules that ran.
+
+All at 1x3x256x256 by default, the size the official figures use.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+DEFAULT_INPUT_SIZE = (256, 256)
+
+
+@dataclass
+class Complexity:
+    """What ``measure_complexity`` reports for one model at one input size."""
+
+    params: int
+    flops: int
+    activations: int
+    num_conv: int
+    unsupported_ops: dict[str, int] = field(default_factory=dict)
+    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
+    peak_memory_mb: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``input_size`` as a list)."""
+        out = asdict(self)
+        out["input_size"] = list(self.input_size)
+        return out
+
+
+def _dummy_input(input_size: tuple[int, int], device: str | torch.device) -> torch.Tensor:
+    h, w = input_size
+    return torch.rand(1, 3, h, w, device=device)
+
+
+@contextmanager
+def _eval_no_grad(model: nn.Module) -> Iterator[None]:
+    """Eval mode and no autograd for the duration; the model's previous mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+@contextmanager
+def _quiet_fvcore() -> Iterator[None]:
+    # fvcore logs each skipped operator and the tracer warns about Python control flow;
+    # we return the skipped operators instead of printing them.
+    logger = logging.getLogger("fvcore")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters, shared ones counted once (``model.parameters()`` de-duplicates)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(
+    model: nn.Module, input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, device: str | torch.device = "cpu"
+) -> tuple[int, dict[str, int]]:
+    """fvcore FLOPs of one forward pass at 1x3xHxW, and the operators fvcore skipped (name -> calls).
+
+    The model must already be on ``device``.
+    """
+    x = _dummy_input(input_size, device)
+    with _eval_no_grad(model), _quiet_fvcore():
+        from fvcore.nn import FlopCountAnalysis  # lazily, and quietly: its import warns on new torch
+
+        analysis = FlopCountAnalysis(model, x)
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        total = int(analysis.total())
+        unsupported = dict(sorted(analysis.unsupported_ops().items()))
+    return total, unsupported
+
+
+def count_activations(
+    model: nn.Module, input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, device: str | torch.device = "cpu"
+) -> tuple[int, int]:
+    """(activations, num_conv): Conv2d output elements summed over every call, and Conv2d modules that ran."""
+    total = 0
+    ran: set[int] = set()
+
+    def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        nonlocal total
+        total += output.numel()
+        ran.add(id(module))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with _eval_no_grad(model):
+            model(_dummy_input(input_size, device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total, len(ran)
+
+
+def peak_memory_mb(
+    model: nn.Module, input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, device: str | torch.device = "cpu"
+) -> float | None:
+    """Peak CUDA memory allocated (MiB, weights included) during one no-grad forward; None off CUDA."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    x = _dummy_input(input_size, device)
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    with _eval_no_grad(model):
+        model(x)
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def measure_complexity(
+    model: nn.Module, input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, device: str | torch.device = "cpu"
+) -> Complexity:
+    """Params, FLOPs, activations, Conv2d count and (on CUDA) peak memory, in eval mode without autograd."""
+    input_size = (int(input_size[0]), int(input_size[1]))
+    flops, unsupported = count_flops(model, input_size, device)
+    activations, num_conv = count_activations(model, input_size, device)
+    return Complexity(
+        params=count_params(model),
+        flops=flops,
+        activations=activations,
+        num_conv=num_conv,
+        unsupported_ops=unsupported,
+        input_size=input_size,
+        peak_memory_mb=peak_memory_mb(model, input_size, device),
+    )
