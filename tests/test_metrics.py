@@ -197,3 +197,12 @@ def test_cuda_matches_cpu() -> None:
         assert gpu[key] == pytest.approx(cpu[key], abs=1e-10), key
     x = torch.rand(3, 20, 20, device="cuda")
     assert quantize(x, 1.0).device.type == "cuda"
+
+
+def test_large_images_bypass_the_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ntire_bench.metrics as metrics
+
+    sr, hr = _pair(40, 44, 9, 10.0)
+    cached = image_quality(_t(sr), _t(hr), 4)
+    monkeypatch.setattr(metrics, "_WORKSPACE_MAX_BYTES", 0)
+    assert image_quality(_t(sr), _t(hr), 4) == cached

@@ -1,0 +1,103 @@
+"""How long do the quality metrics take next to simply decoding the images?
+
+Times ``image_quality`` (PSNR + SSIM on RGB and on Y) over every pair of a benchmark set,
+with bicubic-upscaled LR as the SR image, against decoding the same HR and LR PNGs with
+``read_image``, in one process, and prints both in seconds and their ratio.
+
+    python benchmarks/metrics_speed.py [--data ../shared/data] [--set B100] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ntire_bench.archs.bicubic import Bicubic
+from ntire_bench.images import ImageError, modcrop, read_image
+from ntire_bench.metrics import image_quality, mean_quality, quantize
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SCALE = 4
+
+
+def find_pairs(data: Path, name: str) -> list[tuple[Path, Path]]:
+    """(HR, LR) paths of a set in the NTIRE layout ``<set>/HR/<n>.png`` + ``<set>/LR/<n>x4.png``."""
+    hr_dir, lr_dir = data / name / "HR", data / name / "LR"
+    if not hr_dir.is_dir() or not lr_dir.is_dir():
+        raise SystemExit(f"error: {data / name}: no HR/ and LR/ folders there; pass --data pointing at the benchmark data")
+    pairs = [(hr, lr_dir / f"{hr.stem}x{SCALE}.png") for hr in sorted(hr_dir.glob("*.png"))]
+    missing = [str(lr) for _, lr in pairs if not lr.is_file()]
+    if not pairs or missing:
+        raise SystemExit(f"error: {lr_dir}: {len(missing)} LR file(s) missing (first {missing[:1]}) or no HR images")
+    return pairs
+
+
+def decode_all(pairs: list[tuple[Path, Path]]) -> float:
+    start = time.perf_counter()
+    for hr, lr in pairs:
+        read_image(hr)
+        read_image(lr)
+    return time.perf_counter() - start
+
+
+def to_tensor(img: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous().to(device)
+
+
+def measure_all(items: list[tuple[torch.Tensor, torch.Tensor]], device: str) -> tuple[float, list[dict]]:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    results = [image_quality(sr, hr, border=SCALE) for sr, hr in items]
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding <set>/HR and <set>/LR")
+    parser.add_argument("--set", default="B100", help="benchmark set to use (default B100)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes of each; medians are reported")
+    parser.add_argument("--device", default="cpu", help="device for the metrics (cpu or cuda)")
+    args = parser.parse_args(argv)
+
+    pairs = find_pairs(args.data, args.set)
+    try:
+        decoded = [(read_image(hr), read_image(lr)) for hr, lr in pairs]  # also warms the file cache
+    except ImageError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    upscale = Bicubic(SCALE)
+    items = []
+    with torch.no_grad():
+        for hr, lr in decoded:
+            sr = quantize(upscale(to_tensor(lr, "cpu").float()), 255.0)
+            items.append((sr.to(args.device), to_tensor(modcrop(hr, SCALE), args.device)))
+
+    measure_all(items[:2], args.device)  # warm-up (thread pool, kernels)
+    decode_times, metric_times = [], []
+    for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
+        decode_times.append(decode_all(pairs))
+        seconds, results = measure_all(items, args.device)
+        metric_times.append(seconds)
+
+    decode = statistics.median(decode_times)
+    metrics = statistics.median(metric_times)
+    n = len(pairs)
+    means = mean_quality(results)
+    print(f"set {args.set}: {n} pairs, metrics on {args.device}, {torch.get_num_threads()} torch threads, {args.repeats} repeats")
+    print(f"bicubic x4 means: psnr {means['psnr']:.4f}  psnr_y {means['psnr_y']:.4f}  ssim {means['ssim']:.4f}  ssim_y {means['ssim_y']:.4f}")
+    print(f"decode  (read_image, {2 * n} PNGs): {decode:.3f} s median  [{min(decode_times):.3f} .. {max(decode_times):.3f}]  {1000 * decode / n:.2f} ms/pair")
+    print(f"metrics (PSNR+SSIM, RGB+Y, {n} pairs): {metrics:.3f} s median  [{min(metric_times):.3f} .. {max(metric_times):.3f}]  {1000 * metrics / n:.2f} ms/pair")
+    print(f"ratio metrics_time / decode_time: {metrics / decode:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
