@@ -90,17 +90,17 @@ def test_wrong_checkpoint_names_missing_and_unexpected_keys(
 # --- paper architectures: parameter counts against the papers --------------------------
 
 PAPER_PARAMS = [
-    # (id, factory, reported params, relative tolerance)
-    ("lgvan", LGVAN, 118_200, 0.03),
-    ("dlgsanet_tiny", dlgsanet_tiny, 572_000, 0.05),
-    ("dlgsanet_light", dlgsanet_light, 752_000, 0.05),
-    ("edsr_baseline", edsr_baseline, 1_518_000, 0.01),
-    ("edsr_ggas", lambda: EDSR(ggas=True), 1_525_000, 0.01),
-    ("edsr_ggas_cwss", edsr_baseline_ggas_cwss, 1_525_000, 0.01),
+    # factory, reported params, relative tolerance
+    pytest.param(LGVAN, 118_200, 0.03, id="lgvan"),
+    pytest.param(dlgsanet_tiny, 572_000, 0.05, id="dlgsanet_tiny"),
+    pytest.param(dlgsanet_light, 752_000, 0.05, id="dlgsanet_light"),
+    pytest.param(edsr_baseline, 1_518_000, 0.01, id="edsr_baseline"),
+    pytest.param(lambda: EDSR(ggas=True), 1_525_000, 0.01, id="edsr_ggas"),
+    pytest.param(edsr_baseline_ggas_cwss, 1_525_000, 0.01, id="edsr_ggas_cwss"),
 ]
 
 
-@pytest.mark.parametrize(("factory", "reported", "tolerance"), [p[1:] for p in PAPER_PARAMS], ids=[p[0] for p in PAPER_PARAMS])
+@pytest.mark.parametrize(("factory", "reported", "tolerance"), PAPER_PARAMS)
 def test_paper_parameter_count(factory: Callable[[], nn.Module], reported: int, tolerance: float) -> None:
     count = params(factory())
     assert abs(count - reported) <= tolerance * reported, f"{count} params vs {reported} reported"
@@ -129,19 +129,17 @@ def test_documented_parameter_count(name: str) -> None:
 # grows with the pixel count), so a small input times the pixel ratio gives the exact
 # figure at the documented size without the cost of tracing it.
 DOCUMENTED_FLOPS = [
-    # (id, factory, documented input (H, W), documented fvcore FLOPs, small input (H, W))
-    ("lgvan", LGVAN, (256, 256), 7_464_812_544, (32, 32)),
-    ("dlgsanet_tiny", dlgsanet_tiny, (180, 320), 34_556_767_200, (18, 32)),
-    ("dlgsanet_light", dlgsanet_light, (180, 320), 45_254_544_000, (18, 32)),
-    ("edsr_baseline", edsr_baseline, (256, 256), 129_978_925_056, (32, 32)),
-    ("edsr_ggas_cwss", edsr_baseline_ggas_cwss, (256, 256), 130_461_270_016, (32, 32)),
-    ("glanet", glanet_small, (256, 256), 9_955_180_544, (32, 32)),
+    # factory, documented input (H, W), documented fvcore FLOPs, small input (H, W)
+    pytest.param(LGVAN, (256, 256), 7_464_812_544, (32, 32), id="lgvan"),
+    pytest.param(dlgsanet_tiny, (180, 320), 34_556_767_200, (18, 32), id="dlgsanet_tiny"),
+    pytest.param(dlgsanet_light, (180, 320), 45_254_544_000, (18, 32), id="dlgsanet_light"),
+    pytest.param(edsr_baseline, (256, 256), 129_978_925_056, (32, 32), id="edsr_baseline"),
+    pytest.param(edsr_baseline_ggas_cwss, (256, 256), 130_461_270_016, (32, 32), id="edsr_ggas_cwss"),
+    pytest.param(glanet_small, (256, 256), 9_955_180_544, (32, 32), id="glanet"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("factory", "size", "flops", "small"), [f[1:] for f in DOCUMENTED_FLOPS], ids=[f[0] for f in DOCUMENTED_FLOPS]
-)
+@pytest.mark.parametrize(("factory", "size", "flops", "small"), DOCUMENTED_FLOPS)
 def test_documented_fvcore_flops(
     factory: Callable[[], nn.Module], size: tuple[int, int], flops: int, small: tuple[int, int]
 ) -> None:

@@ -37,7 +37,7 @@ class RepConvAct(nn.Module):
         return self.act(self.rep_conv(x))
 
 
-class EDBB(nn.Module):
+class EFDB(nn.Module):
     """One EFDN cell: three convs, a 1x1 distillation branch per stage, fuse, ESA, residual."""
 
     def __init__(self, channels: int = 48, esa_channels: int = 12) -> None:
@@ -72,7 +72,7 @@ class EFDN(nn.Module):
     ) -> None:
         super().__init__()
         self.head = nn.Conv2d(in_channels, channels, 3, padding=1)
-        self.cells = nn.ModuleList(EDBB(channels, esa_channels) for _ in range(4))
+        self.cells = nn.ModuleList(EFDB(channels, esa_channels) for _ in range(4))
         self.local_fuse = nn.ModuleList(nn.Conv2d(channels * 2, channels, 1) for _ in range(3))
         self.tail = pixelshuffle_upsampler(channels, out_channels, upscale)
 
