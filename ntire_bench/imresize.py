@@ -64,20 +64,40 @@ def _contributions(
     return np.ascontiguousarray(idx[:, keep]), np.ascontiguousarray(weights[:, keep])
 
 
+# A pass is a dense (out x in) matrix product when the input is short enough: BLAS does the
+# wasted multiplications by zero faster than a gather does the useful ones (measured ~5x
+# on 120x80 -> 480x320). Long inputs (large downscales) use one gather per kernel tap.
+_DENSE_MAX_RATIO = 64
+
+
+@lru_cache(maxsize=256)
+def _dense_matrix(in_len: int, out_len: int, scale: float, antialias: bool, padding: str) -> np.ndarray:
+    idx, weights = _contributions(in_len, out_len, scale, antialias, padding)
+    m = np.zeros((out_len, in_len))
+    np.add.at(m, (np.repeat(np.arange(out_len), idx.shape[1]), idx.ravel()), weights.ravel())
+    return m
+
+
 def _resize_dim(
     x: torch.Tensor, dim: int, out_len: int, scale: float, antialias: bool, padding: str
 ) -> torch.Tensor:
     """Resize a (N, C, H, W) tensor along ``dim`` (2 or 3) with MATLAB's weights."""
-    idx_np, w_np = _contributions(x.shape[dim], out_len, float(scale), antialias, padding)
+    in_len = x.shape[dim]
+    idx_np, w_np = _contributions(in_len, out_len, float(scale), antialias, padding)
+    taps = idx_np.shape[1]
+    if in_len <= _DENSE_MAX_RATIO * taps:
+        m = torch.from_numpy(_dense_matrix(in_len, out_len, float(scale), antialias, padding))
+        m = m.to(device=x.device, dtype=x.dtype)
+        return torch.matmul(m, x) if dim == 2 else torch.matmul(x, m.t())
     idx = torch.from_numpy(idx_np).to(x.device)
     w = torch.from_numpy(w_np).to(device=x.device, dtype=x.dtype)
-    taps = idx.shape[1]
-    gathered = x.index_select(dim, idx.reshape(-1))
-    if dim == 3:
-        gathered = gathered.unflatten(3, (out_len, taps))  # N, C, H, out, P
-        return torch.einsum("nchop,op->ncho", gathered, w)
-    gathered = gathered.unflatten(2, (out_len, taps))  # N, C, out, P, W
-    return torch.einsum("ncopw,op->ncow", gathered, w)
+    if dim == 2:
+        w = w.unsqueeze(1)  # (out, 1, P): broadcast over W
+    out = None
+    for p in range(taps):
+        term = x.index_select(dim, idx[:, p]) * w[..., p]
+        out = term if out is None else out.add_(term)
+    return out
 
 
 def _plan(

@@ -62,12 +62,21 @@ def _matlab_uint8(x: np.ndarray) -> np.ndarray:
 # ---- imresize ----------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["dense", "gather"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test through both implementations of a pass (dense matmul and per-tap gather)."""
+    import ntire_bench.imresize as mod
+
+    monkeypatch.setattr(mod, "_DENSE_MAX_RATIO", 10**9 if request.param == "dense" else 0)
+    return request.param
+
+
 @pytest.mark.parametrize("padding", ["symmetric", "replicate"])
 @pytest.mark.parametrize(
     "shape,scale",
     [((3, 7, 9), 4.0), ((3, 17, 23), 0.25), ((2, 11, 6), 0.6), ((1, 5, 8), 1.7), ((3, 9, 9), 2.0)],
 )
-def test_scale_matches_reference(shape, scale, padding) -> None:
+def test_scale_matches_reference(shape, scale, padding, path) -> None:
     img = np.random.default_rng(0).uniform(0, 255, shape)
     out = imresize(torch.from_numpy(img), scale=scale, padding=padding)
     out_hw = (math.ceil(scale * shape[1]), math.ceil(scale * shape[2]))
@@ -76,14 +85,14 @@ def test_scale_matches_reference(shape, scale, padding) -> None:
     np.testing.assert_allclose(out.numpy(), ref, rtol=0, atol=1e-9)
 
 
-def test_downscale_without_antialias_matches_reference() -> None:
+def test_downscale_without_antialias_matches_reference(path) -> None:
     img = np.random.default_rng(1).uniform(0, 255, (3, 16, 20))
     out = imresize(torch.from_numpy(img), scale=0.25, antialias=False)
     np.testing.assert_allclose(out.numpy(), _ref_imresize(img, (4, 5), (0.25, 0.25), antialias=False), atol=1e-9)
     assert not np.allclose(out.numpy(), _ref_imresize(img, (4, 5), (0.25, 0.25), antialias=True), atol=1e-3)
 
 
-def test_output_size_resizes_smaller_scale_first() -> None:
+def test_output_size_resizes_smaller_scale_first(path) -> None:
     img = np.random.default_rng(2).uniform(0, 255, (3, 12, 7))
     out = imresize(torch.from_numpy(img), output_size=(5, 20)).numpy()
     scales = (5 / 12, 20 / 7)  # H shrinks, W grows: H goes first
@@ -92,7 +101,7 @@ def test_output_size_resizes_smaller_scale_first() -> None:
     np.testing.assert_allclose(out, _ref_imresize(img, (5, 20), scales), atol=1e-9)
 
 
-def test_layouts_dtypes_and_batches() -> None:
+def test_layouts_dtypes_and_batches(path) -> None:
     x = torch.rand(2, 3, 6, 5, dtype=torch.float64) * 255
     batched = imresize(x, scale=4)
     assert batched.shape == (2, 3, 24, 20) and batched.dtype == torch.float64
@@ -136,7 +145,7 @@ def test_bad_arguments() -> None:
 
 
 @pytest.mark.gpu
-def test_cuda_matches_cpu() -> None:
+def test_cuda_matches_cpu(path) -> None:
     x = torch.rand(2, 3, 31, 17, dtype=torch.float64) * 255
     for scale in (4, 0.25):
         torch.testing.assert_close(imresize(x.cuda(), scale=scale).cpu(), imresize(x, scale=scale), rtol=0, atol=1e-9)
@@ -146,7 +155,7 @@ def test_cuda_matches_cpu() -> None:
 
 
 @pytest.mark.parametrize("padding", ["replicate", "symmetric"])
-def test_downscale_uint8_rounds_after_each_pass(padding) -> None:
+def test_downscale_uint8_rounds_after_each_pass(padding, path) -> None:
     hr = np.random.default_rng(3).integers(0, 256, (21, 26, 3), dtype=np.uint8)
     out = downscale_uint8(hr, 4, padding=padding)
     x = hr.transpose(2, 0, 1).astype(np.float64)
