@@ -194,6 +194,15 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _forget_pool() -> None:
+    # A forked child inherits the pool object but none of its threads; it would wait forever.
+    global _POOL
+    _POOL = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _check_pair(sr: torch.Tensor, hr: torch.Tensor, border: int) -> None:
     if sr.dtype != torch.uint8 or hr.dtype != torch.uint8:
         raise ValueError(f"image_quality: expected uint8 tensors, got {sr.dtype} and {hr.dtype}; quantize() the SR first")

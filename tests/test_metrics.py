@@ -206,3 +206,19 @@ def test_large_images_bypass_the_workspace(monkeypatch: pytest.MonkeyPatch) -> N
     cached = image_quality(_t(sr), _t(hr), 4)
     monkeypatch.setattr(metrics, "_WORKSPACE_MAX_BYTES", 0)
     assert image_quality(_t(sr), _t(hr), 4) == cached
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_works_in_a_forked_child() -> None:
+    import multiprocessing
+
+    sr, hr = _pair(40, 40, 10, 10.0)
+    want = image_quality(_t(sr), _t(hr), 4)  # creates the thread pool in the parent
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_quality_in_child, (sr, hr)).get(timeout=60)
+    assert got == want
+
+
+def _quality_in_child(sr: np.ndarray, hr: np.ndarray) -> dict[str, float]:
+    return image_quality(_t(sr), _t(hr), 4)
