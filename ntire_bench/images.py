@@ -18,6 +18,7 @@ PathLike = str | os.PathLike
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_EOI = b"\xff\xd9"
+_JPEG_SOS = b"\xff\xda"
 
 
 class ImageError(ValueError):
@@ -25,13 +26,16 @@ class ImageError(ValueError):
 
 
 def _check_complete(path: PathLike, data: bytes) -> None:
-    # OpenCV decodes a truncated JPEG (and a PNG cut after its last IDAT) into a
-    # partly grey image with only a libjpeg/libpng warning on stderr; catch that here.
+    # OpenCV decodes a truncated JPEG (and a PNG cut after its last IDAT) into a partly
+    # grey image with only a libjpeg/libpng warning on stderr, so check the end markers.
+    # Bytes after the end marker (camera trailers, padding) are allowed.
     if data.startswith(_PNG_SIGNATURE):
-        if b"IEND" not in data[-16:]:
-            raise ImageError(f"{path}: truncated PNG (no IEND chunk at the end); re-export or re-download the file")
+        if data.rfind(b"IEND") < data.rfind(b"IDAT"):
+            raise ImageError(f"{path}: truncated PNG (no IEND chunk after the image data); re-export or re-download the file")
     elif data.startswith(_JPEG_SOI):
-        if _JPEG_EOI not in data[-64:]:
+        # In entropy-coded data 0xFF is always escaped, so an FFD9 after the last start
+        # of scan (FFDA) is the image's own end marker, not one from an EXIF thumbnail.
+        if data.rfind(_JPEG_EOI) < data.rfind(_JPEG_SOS):
             raise ImageError(f"{path}: truncated JPEG (no end-of-image marker); re-export or re-download the file")
 
 

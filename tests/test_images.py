@@ -112,6 +112,15 @@ def test_truncated_jpeg(tmp_path: Path) -> None:
     _assert_one_line_naming(exc, path)
 
 
+def test_bytes_after_the_end_marker_are_allowed(tmp_path: Path) -> None:
+    rgb = _rgb(32, 32)
+    for suffix in (".png", ".jpg"):
+        path = tmp_path / f"trailer{suffix}"
+        cv2.imwrite(str(path), rgb[:, :, ::-1])
+        path.write_bytes(path.read_bytes() + b"\x00" * 4096 + b"camera trailer")
+        assert read_image(path).shape == (32, 32, 3)
+
+
 def test_missing_and_empty_files(tmp_path: Path) -> None:
     missing = tmp_path / "nope.png"
     with pytest.raises(ImageError, match="no such") as exc:
