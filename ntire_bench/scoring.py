@@ -593,6 +593,79 @@ class Leaderboard:
 _INELIGIBLE_ORDER = {"ok": 0, "reference": 1, "no_weights": 2, "failed": 3}
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every row is scored against: the edition, thresholds and the baseline's measurements."""
+
+    edition: Edition
+    thresholds: Mapping[str, float]
+    datasets: list[str]
+    baseline: Mapping[str, Any]
+    flops: float
+    params: float
+    flat_runtime: bool  # one runtime per entry (metrics CSV) rather than per dataset
+
+
+def _runtime_rule(ctx: _Context) -> str:
+    if ctx.flat_runtime:
+        return "runtime_ms as given in the metrics table"
+    if ctx.edition.runtime_dataset:
+        return f"runtime_ms.mean on {ctx.edition.runtime_dataset}"
+    return "image-count-weighted mean of runtime_ms.mean over the datasets the submission and the baseline both have"
+
+
+def _score_row(result: Mapping[str, Any], ctx: _Context) -> dict[str, Any]:
+    """One leaderboard row (ranks excepted) for ``result``."""
+    runtime, base_runtime = scored_runtimes(result, ctx.baseline, ctx.edition.runtime_dataset)
+    flops, params = _number(result.get("flops")), _number(result.get("params"))
+    scores = {
+        "runtime": metric_score(runtime, base_runtime) if runtime is not None and base_runtime else math.nan,
+        "flops": metric_score(flops, ctx.flops) if flops is not None else math.nan,
+        "params": metric_score(params, ctx.params) if params is not None else math.nan,
+    }
+    reason = _status_reason(result)
+    if reason is None:
+        problems = [m.reason for m in threshold_misses(result, ctx.thresholds)]
+        if runtime is None:
+            problems.append(f"no runtime measured on {ctx.edition.runtime_dataset}"
+                            if ctx.edition.runtime_dataset and not ctx.flat_runtime
+                            else "no runtime measured on a dataset the baseline also has")
+        problems += [f"no {label} measured" for label, v in (("FLOPs", flops), ("params", params)) if v is None]
+        reason = "; ".join(problems) or None
+    status = result.get("status")
+    row = {
+        "submission": str(result.get("submission")),
+        "eligible": reason is None,
+        "reason": reason or "",
+        "score": final_score(scores, ctx.edition.weights),
+        "score_runtime": scores["runtime"],
+        "score_flops": scores["flops"],
+        "score_params": scores["params"],
+        "runtime_ms": runtime if runtime is not None else math.nan,
+        "params_m": params / 1e6 if params is not None else math.nan,
+        "flops_g": flops / 1e9 if flops is not None else math.nan,
+        "_order": _INELIGIBLE_ORDER.get("reference" if status == "ok" and result.get("reference") else status, 4),
+    }
+    for dataset in ctx.datasets:
+        record = _datasets(result).get(dataset)
+        psnr = _number(record.get("psnr"), allow_inf=True) if isinstance(record, Mapping) else None
+        row[PSNR_PREFIX + dataset] = psnr if psnr is not None else math.nan
+    return row
+
+
+def _rank(rows: list[dict[str, Any]], datasets: list[str]) -> pd.DataFrame:
+    """Rank the eligible rows on each track and order the table: ranked rows first, then the rest."""
+    table = pd.DataFrame(rows)
+    eligible = table["eligible"]
+    for column, by in (("rank", "score"), ("rank_runtime", "score_runtime"),
+                       ("rank_flops", "score_flops"), ("rank_params", "score_params")):
+        ranks = table.loc[eligible, by].round(TIE_DECIMALS).rank(method="min")
+        table[column] = pd.Series(ranks, index=table.index).astype("Int64")
+    table["_ineligible"] = ~eligible
+    table = table.sort_values(["_ineligible", "rank", "_order", "score", "submission"], na_position="last", kind="stable")
+    return table[list(LEADERBOARD_COLUMNS) + [PSNR_PREFIX + d for d in datasets]].reset_index(drop=True)
+
+
 def score_results(results: list[Mapping[str, Any]], edition: Edition | str | os.PathLike | None = None,
                   baseline: str | None = None, thresholds: Mapping[str, float] | None = None,
                   source: str | None = None) -> Leaderboard:
@@ -612,10 +685,11 @@ def score_results(results: list[Mapping[str, Any]], edition: Edition | str | os.
     base = _find_baseline(results, baseline or edition.baseline)
     base_name = str(base.get("submission"))
     in_force = resolve_thresholds(results, edition, thresholds)
+    flat = _number(base.get("runtime_ms")) is not None
 
     base_runtime, _ = scored_runtimes(base, base, edition.runtime_dataset)
-    where = f" on {edition.runtime_dataset}" if edition.runtime_dataset and _number(base.get("runtime_ms")) is None else ""
     if base_runtime is None or base_runtime <= 0:
+        where = f" on {edition.runtime_dataset}" if edition.runtime_dataset and not flat else ""
         raise ScoringError(f"baseline '{base_name}' has no measured runtime{where} in {_source(base)}; "
                            "run the baseline on the same machine, on the same datasets, before scoring")
     base_flops, base_params = _number(base.get("flops")), _number(base.get("params"))
@@ -625,64 +699,9 @@ def score_results(results: list[Mapping[str, Any]], edition: Edition | str | os.
 
     all_datasets = {d for r in results for d in _datasets(r)}
     datasets = list(in_force) + sorted(all_datasets - set(in_force))
-
-    rows = []
-    for result in results:
-        runtime, base_rt = scored_runtimes(result, base, edition.runtime_dataset)
-        flops, params = _number(result.get("flops")), _number(result.get("params"))
-        scores = {
-            "runtime": metric_score(runtime, base_rt) if runtime is not None and base_rt else math.nan,
-            "flops": metric_score(flops, base_flops) if flops is not None else math.nan,
-            "params": metric_score(params, base_params) if params is not None else math.nan,
-        }
-        reason = _status_reason(result)
-        if reason is None:
-            problems = [m.reason for m in threshold_misses(result, in_force)]
-            if runtime is None:
-                problems.append(f"no runtime measured on {edition.runtime_dataset}" if edition.runtime_dataset
-                                and _number(result.get("runtime_ms")) is None
-                                else "no runtime measured on a dataset the baseline also has")
-            problems += [f"no {label} measured" for label, v in (("FLOPs", flops), ("params", params)) if v is None]
-            reason = "; ".join(problems) or None
-        status = result.get("status")
-        row = {
-            "submission": str(result.get("submission")),
-            "eligible": reason is None,
-            "reason": reason or "",
-            "score": final_score(scores, edition.weights),
-            "score_runtime": scores["runtime"],
-            "score_flops": scores["flops"],
-            "score_params": scores["params"],
-            "runtime_ms": runtime if runtime is not None else math.nan,
-            "params_m": params / 1e6 if params is not None else math.nan,
-            "flops_g": flops / 1e9 if flops is not None else math.nan,
-            "_order": _INELIGIBLE_ORDER.get("reference" if status == "ok" and result.get("reference") else status, 4),
-        }
-        for dataset in datasets:
-            record = _datasets(result).get(dataset)
-            psnr = _number(record.get("psnr"), allow_inf=True) if isinstance(record, Mapping) else None
-            row[PSNR_PREFIX + dataset] = psnr if psnr is not None else math.nan
-        rows.append(row)
-
-    table = pd.DataFrame(rows)
-    eligible = table["eligible"]
-    for column, by in (("rank", "score"), ("rank_runtime", "score_runtime"),
-                       ("rank_flops", "score_flops"), ("rank_params", "score_params")):
-        ranks = table.loc[eligible, by].round(TIE_DECIMALS).rank(method="min")
-        table[column] = pd.Series(ranks, index=table.index).astype("Int64")
-    table["_ineligible"] = ~eligible
-    table = table.sort_values(["_ineligible", "rank", "_order", "score", "submission"], na_position="last", kind="stable")
-    table = table[list(LEADERBOARD_COLUMNS) + [PSNR_PREFIX + d for d in datasets]].reset_index(drop=True)
-
-    if _number(base.get("runtime_ms")) is not None:
-        rule = "runtime_ms as given in the metrics table"
-    elif edition.runtime_dataset:
-        rule = f"runtime_ms.mean on {edition.runtime_dataset}"
-    else:
-        rule = ("image-count-weighted mean of runtime_ms.mean over the datasets the submission "
-                "and the baseline both have")
+    ctx = _Context(edition, in_force, datasets, base, base_flops, base_params, flat)
     return Leaderboard(
-        table=table,
+        table=_rank([_score_row(r, ctx) for r in results], datasets),
         edition=edition,
         baseline=base_name,
         thresholds=in_force,
@@ -692,6 +711,6 @@ def score_results(results: list[Mapping[str, Any]], edition: Edition | str | os.
         git_commit=_distinct(results, "git_commit"),
         torch_version=_distinct(results, "torch"),
         baseline_metrics={"runtime_ms": base_runtime, "params_m": base_params / 1e6, "flops_g": base_flops / 1e9},
-        runtime_rule=rule,
+        runtime_rule=_runtime_rule(ctx),
         source=source,
     )
