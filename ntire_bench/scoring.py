@@ -335,9 +335,12 @@ def resolve_thresholds(results: Iterable[Mapping[str, Any]], edition: Edition,
     return thresholds
 
 
-def _db(value: float) -> str:
-    """A PSNR for messages: two decimals unless more are needed to show a difference."""
-    return f"{value:.2f}" if round(value, 2) == value else f"{value:.4f}"
+def _db(value: float, threshold: float | None = None) -> str:
+    """A PSNR for messages: two decimals, more when two would hide that it misses ``threshold``."""
+    digits = 2
+    while threshold is not None and math.isfinite(value) and digits < 6 and round(value, digits) >= threshold:
+        digits += 1
+    return f"{value:.{digits}f}"
 
 
 @dataclass(frozen=True)
@@ -353,7 +356,7 @@ class ThresholdMiss:
     def reason(self) -> str:
         if self.psnr is None:
             return f"not evaluated on {self.dataset}"
-        return f"PSNR {_db(self.psnr)} dB on {self.dataset} is below the {_db(self.threshold)} dB threshold"
+        return f"PSNR {_db(self.psnr, self.threshold)} dB on {self.dataset} is below the {_db(self.threshold)} dB threshold"
 
 
 def threshold_misses(result: Mapping[str, Any], thresholds: Mapping[str, float]) -> list[ThresholdMiss]:
@@ -400,7 +403,7 @@ class GateFailure:
         """One line for the terminal: submission, dataset, its PSNR and the threshold."""
         if self.dataset is None:
             return f"FAIL {self.submission}: {self.reason}"
-        psnr = "not evaluated" if self.psnr is None else f"PSNR {_db(self.psnr)} dB"
+        psnr = "not evaluated" if self.psnr is None else f"PSNR {_db(self.psnr, self.threshold)} dB"
         return f"FAIL {self.submission} {self.dataset}: {psnr}, threshold {_db(self.threshold)} dB"
 
 
@@ -689,8 +692,11 @@ def score_results(results: list[Mapping[str, Any]], edition: Edition | str | os.
 
     base_runtime, _ = scored_runtimes(base, base, edition.runtime_dataset)
     if base_runtime is None or base_runtime <= 0:
-        where = f" on {edition.runtime_dataset}" if edition.runtime_dataset and not flat else ""
-        raise ScoringError(f"baseline '{base_name}' has no measured runtime{where} in {_source(base)}; "
+        if edition.runtime_dataset and not flat:
+            raise ScoringError(f"baseline '{base_name}' has no measured runtime on {edition.runtime_dataset} (the "
+                               f"{edition.name} edition's runtime dataset) in {_source(base)}; run it on "
+                               f"{edition.runtime_dataset} or pick an edition without that runtime dataset")
+        raise ScoringError(f"baseline '{base_name}' has no measured runtime in {_source(base)}; "
                            "run the baseline on the same machine, on the same datasets, before scoring")
     base_flops, base_params = _number(base.get("flops")), _number(base.get("params"))
     for label, value in (("FLOPs", base_flops), ("params", base_params)):

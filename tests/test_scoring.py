@@ -137,6 +137,11 @@ def test_valid_passes_but_test_fails():
     assert got["reason"] == f"PSNR 26.98 dB on {T} is below the 26.99 dB threshold"
 
 
+def test_a_near_miss_is_shown_with_enough_decimals():
+    board = score_results([rlfn(), make_result("x", psnr={V: 26.8999, T: 27.0})], edition="ntire2024")
+    assert row(board, "x")["reason"] == f"PSNR 26.8999 dB on {V} is below the 26.90 dB threshold"
+
+
 def test_missing_test_set_is_ineligible():
     board = score_results([rlfn(), make_result("x", psnr={V: 27.5})], edition="ntire2024")
     assert row(board, "x")["reason"] == f"not evaluated on {T}"
@@ -231,7 +236,7 @@ def test_missing_baseline_is_refused_with_a_hint():
 
 def test_baseline_without_runtime_on_the_runtime_dataset_is_refused():
     base = make_result("rlfn", psnr={"Set5": 30.0})
-    with pytest.raises(ScoringError, match=f"baseline 'rlfn' has no measured runtime on {V}"):
+    with pytest.raises(ScoringError, match=f"baseline 'rlfn' has no measured runtime on {V} .*ntire2024 edition"):
         score_results([base], edition="ntire2024")
 
 
