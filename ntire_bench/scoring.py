@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import json
 import math
 import os
 import warnings
@@ -311,13 +310,14 @@ def _datasets(result: Mapping[str, Any]) -> Mapping[str, Any]:
     return datasets if isinstance(datasets, Mapping) else {}
 
 
-def recorded_thresholds(results: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """Each dataset's ``threshold`` as recorded in the results; conflicting values are an error."""
+def recorded_thresholds(results: Iterable[Mapping[str, Any]], skip: Iterable[str] = ()) -> dict[str, float]:
+    """Each dataset's ``threshold`` as recorded in the results, except ``skip``; conflicting values are an error."""
     found: dict[str, tuple[float, str]] = {}
+    skip = set(skip)
     for result in results:
         for dataset, record in _datasets(result).items():
             value = _number(record.get("threshold")) if isinstance(record, Mapping) else None
-            if value is None:
+            if value is None or dataset in skip:
                 continue
             if dataset in found and found[dataset][0] != value:
                 raise ScoringError(
@@ -330,8 +330,10 @@ def recorded_thresholds(results: Iterable[Mapping[str, Any]]) -> dict[str, float
 def resolve_thresholds(results: Iterable[Mapping[str, Any]], edition: Edition,
                        overrides: Mapping[str, float] | None = None) -> dict[str, float]:
     """The PSNR thresholds in force: the edition's (or the recorded ones), then ``overrides``."""
-    thresholds = recorded_thresholds(results) if edition.thresholds_from_results else dict(edition.thresholds)
-    thresholds.update(overrides or {})
+    overrides = overrides or {}
+    # Overridden datasets are skipped, so --threshold settles results that disagree.
+    thresholds = recorded_thresholds(results, overrides) if edition.thresholds_from_results else dict(edition.thresholds)
+    thresholds.update(overrides)
     return thresholds
 
 

@@ -212,8 +212,9 @@ def test_default_edition_takes_thresholds_recorded_in_the_results():
 
 def test_conflicting_recorded_thresholds_are_refused():
     other = make_result("x", psnr={V: 27.0}, thresholds={V: 27.5})
-    with pytest.raises(ScoringError, match=f"disagree on the {V} threshold"):
+    with pytest.raises(ScoringError, match=f"disagree on the {V} threshold.*pass --threshold {V}=DB"):
         score_results([rlfn(), other])
+    assert score_results([rlfn(), other], thresholds={V: 27.2}).thresholds == {V: 27.2, T: 26.99}
 
 
 # ---------------------------------------------------------------------------- refusals
