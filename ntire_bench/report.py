@@ -42,7 +42,8 @@ def _rank(value: Any) -> str:
 
 
 def _status(row: pd.Series) -> str:
-    """A short label for a row: ranked, below threshold, reference, no weights or failed."""
+    """A short label for a row: ranked, ineligible, reference, no weights or failed."""
+    # The reasons' leading words are written by scoring._status_reason.
     if row["eligible"]:
         return "ranked"
     reason = row["reason"]
