@@ -10,6 +10,7 @@ with bicubic-upscaled LR as the SR image, against decoding the same HR and LR PN
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -38,26 +39,28 @@ def find_pairs(data: Path, name: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def decode_all(pairs: list[tuple[Path, Path]]) -> float:
-    start = time.perf_counter()
+def decode_all(pairs: list[tuple[Path, Path]]) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) to decode every HR and LR file once."""
+    start, cpu = time.perf_counter(), time.process_time()
     for hr, lr in pairs:
         read_image(hr)
         read_image(lr)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def to_tensor(img: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous().to(device)
 
 
-def measure_all(items: list[tuple[torch.Tensor, torch.Tensor]], device: str) -> tuple[float, list[dict]]:
+def measure_all(items: list[tuple[torch.Tensor, torch.Tensor]], device: str) -> tuple[float, float, list[dict]]:
+    """(wall seconds, process CPU seconds over all threads, per-pair results)."""
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     results = [image_quality(sr, hr, border=SCALE) for sr, hr in items]
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return time.perf_counter() - start, results
+    return time.perf_counter() - start, time.process_time() - cpu, results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,22 +83,35 @@ def main(argv: list[str] | None = None) -> int:
             sr = quantize(upscale(to_tensor(lr, "cpu").float()), 255.0)
             items.append((sr.to(args.device), to_tensor(modcrop(hr, SCALE), args.device)))
 
-    measure_all(items[:2], args.device)  # warm-up (thread pool, kernels)
-    decode_times, metric_times = [], []
+    measure_all(items[:2], args.device)  # warm-up (thread pool, buffers, kernels)
+    load_before = os.getloadavg()[0]
+    decode_wall, decode_cpu, metric_wall, metric_cpu = [], [], [], []
     for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
-        decode_times.append(decode_all(pairs))
-        seconds, results = measure_all(items, args.device)
-        metric_times.append(seconds)
+        wall, cpu = decode_all(pairs)
+        decode_wall.append(wall)
+        decode_cpu.append(cpu)
+        wall, cpu, results = measure_all(items, args.device)
+        metric_wall.append(wall)
+        metric_cpu.append(cpu)
+    load_after = os.getloadavg()[0]
 
-    decode = statistics.median(decode_times)
-    metrics = statistics.median(metric_times)
     n = len(pairs)
+    decode, metrics = statistics.median(decode_wall), statistics.median(metric_wall)
     means = mean_quality(results)
-    print(f"set {args.set}: {n} pairs, metrics on {args.device}, {torch.get_num_threads()} torch threads, {args.repeats} repeats")
+    print(f"set {args.set}: {n} pairs, metrics on {args.device}, {os.cpu_count()} CPUs, {args.repeats} repeats")
     print(f"bicubic x4 means: psnr {means['psnr']:.4f}  psnr_y {means['psnr_y']:.4f}  ssim {means['ssim']:.4f}  ssim_y {means['ssim_y']:.4f}")
-    print(f"decode  (read_image, {2 * n} PNGs): {decode:.3f} s median  [{min(decode_times):.3f} .. {max(decode_times):.3f}]  {1000 * decode / n:.2f} ms/pair")
-    print(f"metrics (PSNR+SSIM, RGB+Y, {n} pairs): {metrics:.3f} s median  [{min(metric_times):.3f} .. {max(metric_times):.3f}]  {1000 * metrics / n:.2f} ms/pair")
-    print(f"ratio metrics_time / decode_time: {metrics / decode:.2f}")
+    print(
+        f"decode  (read_image, {2 * n} PNGs):       {decode:.3f} s median wall "
+        f"[{min(decode_wall):.3f} .. {max(decode_wall):.3f}], {statistics.median(decode_cpu):.3f} s CPU, {1000 * decode / n:.2f} ms/pair"
+    )
+    print(
+        f"metrics (PSNR+SSIM, RGB+Y, {n} pairs): {metrics:.3f} s median wall "
+        f"[{min(metric_wall):.3f} .. {max(metric_wall):.3f}], {statistics.median(metric_cpu):.3f} s CPU, {1000 * metrics / n:.2f} ms/pair"
+    )
+    print(f"ratio metrics_time / decode_time: {metrics / decode:.2f} (wall)  {statistics.median(metric_cpu) / statistics.median(decode_cpu):.2f} (CPU)")
+    busy = max(load_before, load_after)
+    if busy > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {busy:.1f} on {os.cpu_count()} CPUs while measuring; other processes share the cores, wall times are unreliable")
     return 0
 
 
