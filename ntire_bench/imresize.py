@@ -1,4 +1,4 @@
-"""MATLAB-compatible ``imresize(..., 'bicubic')`` in pure torch.
+"""MATLAB-compatible ``imresize(..., 'bicubic')`` for torch tensors on any device.
 
 The NTIRE LR images and the bicubic reference figures come from MATLAB's imresize, so
 this reproduces its exact arithmetic: the cubic kernel with a = -0.5, MATLAB's mapping
@@ -10,6 +10,9 @@ indices (``padding="symmetric"``, the default here); older ones clamp them
 (``padding="replicate"``). The published x4 LR files of Set5, Set14 and B100 were made
 with the older rule: ``downscale_uint8`` with replicate padding reproduces all 119 of
 them bit for bit, so that is its default.
+
+The per-dimension weight tables are computed once in float64 numpy and cached; the
+resizing itself is torch matrix products (or per-tap gathers for long inputs).
 """
 
 from __future__ import annotations
