@@ -28,6 +28,8 @@ CACHE_ENV = "NTIRE_BENCH_CACHE"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Six photos that ship inside scikit-image, so the demo works offline (camera is grey).
 DEMO_IMAGES = ("astronaut", "camera", "chelsea", "coffee", "coins", "rocket")
+# Demo HR is a central crop of at most this size, so `make run` stays quick on a CPU.
+DEMO_MAX_SIDE = 256
 
 
 class DatasetError(ValueError):
@@ -85,10 +87,11 @@ def _expand(raw: str, spec: DatasetSpec, field_name: str) -> Path:
 def _demo_spec() -> DatasetSpec:
     return DatasetSpec(
         name=DEMO_NAME,
-        hr_dir=str(default_cache_dir() / "demo" / "HR"),
+        hr_dir=str(default_cache_dir() / "demo" / f"HR-{DEMO_MAX_SIDE}"),
         lr_dir=None,
         scale=4,
-        description="six photos bundled with scikit-image; LR generated with MATLAB bicubic",
+        description="central crops (at most 256x256) of six photos bundled with scikit-image; "
+        "LR generated with MATLAB bicubic",
     )
 
 
@@ -143,8 +146,8 @@ def _images_in(directory: Path) -> list[Path]:
 
 
 def ensure_demo_images(cache_dir: Path | None = None) -> Path:
-    """Write the demo HR images (cropped to a multiple of 4) into the cache, once."""
-    hr_dir = (cache_dir or default_cache_dir()) / "demo" / "HR"
+    """Write the demo HR images (central crops, sides a multiple of 4) into the cache, once."""
+    hr_dir = (cache_dir or default_cache_dir()) / "demo" / f"HR-{DEMO_MAX_SIDE}"
     if hr_dir.is_dir() and len(_images_in(hr_dir)) == len(DEMO_IMAGES):
         return hr_dir
     import numpy as np
@@ -155,7 +158,10 @@ def ensure_demo_images(cache_dir: Path | None = None) -> Path:
         image = getattr(skimage.data, name)()
         if image.ndim == 2:
             image = np.repeat(image[:, :, None], 3, axis=2)
-        write_image(hr_dir / f"{name}.png", modcrop(np.ascontiguousarray(image[:, :, :3]), 4))
+        height, width = (min(side, DEMO_MAX_SIDE) for side in image.shape[:2])
+        top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+        crop = image[top : top + height, left : left + width, :3]
+        write_image(hr_dir / f"{name}.png", modcrop(np.ascontiguousarray(crop), 4))
     return hr_dir
 
 

@@ -120,6 +120,6 @@ def test_demo_set_is_built_offline(tmp_path, monkeypatch):
     assert len(pairs) == 6
     for pair in pairs:
         hr, lr = read_image(pair.hr_path), read_image(pair.lr_path)
-        assert hr.shape[0] % 4 == 0 and hr.shape[1] % 4 == 0
+        assert hr.shape[0] % 4 == 0 and hr.shape[1] % 4 == 0 and max(hr.shape[:2]) <= 256
         assert lr.shape == (hr.shape[0] // 4, hr.shape[1] // 4, 3)
     assert ensure_demo_images(tmp_path) == pairs[0].hr_path.parent
