@@ -34,6 +34,8 @@ def _fmt(value: Any, digits: int) -> str:
         return "—"
     if isinstance(value, float) and math.isinf(value):
         return "∞" if value > 0 else "-∞"
+    if isinstance(value, float) and abs(value) >= 1e6:
+        return f"{value:.{min(digits, 3)}e}"  # exp() of a slow unranked entry can be astronomically large
     return f"{value:.{digits}f}"
 
 
