@@ -300,7 +300,7 @@ def resolve_checkpoint(submission: Submission, zoo_dirs: Iterable[Path]) -> Path
     for directory in zoo_dirs:
         path = Path(directory) / candidate
         if path.is_file():
-            return path
+            return path.resolve()  # workers run in their own directory
     return None
 
 

@@ -179,7 +179,9 @@ def test_model_zoo_resolution_order(tmp_path, monkeypatch):
     zoo = model_zoo_dirs([first])
     assert zoo == [first, second]
     sub = Submission(name="x", team="t", model=Net, checkpoint="x.pth")
-    assert resolve_checkpoint(sub, zoo) == second / "x.pth"
+    assert resolve_checkpoint(sub, zoo) == (second / "x.pth").resolve()
     (first / "x.pth").write_bytes(b"1")
-    assert resolve_checkpoint(sub, zoo) == first / "x.pth"
+    assert resolve_checkpoint(sub, zoo) == (first / "x.pth").resolve()
+    monkeypatch.chdir(tmp_path)
+    assert resolve_checkpoint(sub, [Path("first")]).is_absolute()
     assert resolve_checkpoint(Submission(name="y", team="t", model=Net, checkpoint="y.pth"), zoo) is None
