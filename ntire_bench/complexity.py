@@ -99,26 +99,36 @@ def count_flops(
     return total, unsupported
 
 
+@dataclass
+class _ConvTally:
+    activations: int = 0
+    ran: set[int] = field(default_factory=set)
+
+
+@contextmanager
+def _tally_conv_outputs(model: nn.Module) -> Iterator[_ConvTally]:
+    """Count Conv2d output elements and distinct Conv2d modules over the forward passes inside."""
+    tally = _ConvTally()
+
+    def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        tally.activations += int(output.numel())  # a traced value while fvcore traces
+        tally.ran.add(id(module))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        yield tally
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def count_activations(
     model: nn.Module, input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, device: str | torch.device = "cpu"
 ) -> tuple[int, int]:
     """(activations, num_conv): Conv2d output elements summed over every call, and Conv2d modules that ran."""
-    total = 0
-    ran: set[int] = set()
-
-    def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-        nonlocal total
-        total += output.numel()
-        ran.add(id(module))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with _eval_no_grad(model):
-            model(_dummy_input(input_size, device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return total, len(ran)
+    with _tally_conv_outputs(model) as tally, _eval_no_grad(model):
+        model(_dummy_input(input_size, device))
+    return tally.activations, len(tally.ran)
 
 
 def peak_memory_mb(
@@ -142,13 +152,15 @@ def measure_complexity(
 ) -> Complexity:
     """Params, FLOPs, activations, Conv2d count and (on CUDA) peak memory, in eval mode without autograd."""
     input_size = (int(input_size[0]), int(input_size[1]))
-    flops, unsupported = count_flops(model, input_size, device)
-    activations, num_conv = count_activations(model, input_size, device)
+    # fvcore's trace runs the forward pass exactly once with module hooks live, so the
+    # activation hooks ride along instead of paying for a second full-size forward.
+    with _tally_conv_outputs(model) as tally:
+        flops, unsupported = count_flops(model, input_size, device)
     return Complexity(
         params=count_params(model),
         flops=flops,
-        activations=activations,
-        num_conv=num_conv,
+        activations=tally.activations,
+        num_conv=len(tally.ran),
         unsupported_ops=unsupported,
         input_size=input_size,
         peak_memory_mb=peak_memory_mb(model, input_size, device),
