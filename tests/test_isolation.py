@@ -62,6 +62,8 @@ def hostile_run(tiny, tmp_path_factory):
         ("nan_output", r"^A/0001: output has 3 NaN/Inf values$"),
         ("sleeps", r"timed out after 10 s"),
         ("exits", r"worker process exited with code 3"),
+        ("segfaults", r"worker process died with signal SIGSEGV"),
+        ("wrong_dtype", r"^A/0001: output dtype is torch.int64, expected a floating-point tensor$"),
         ("memory_hog", r"^out of memory while counting complexity: RuntimeError: .*can't allocate memory"),
         ("nondeterministic", r"A/0001: non-deterministic output"),
         ("bad_checkpoint", r"bad_checkpoint.pth does not match the architecture: missing keys \[conv.bias, conv.weight\]; unexpected keys \[wrong.weight\]"),
