@@ -609,19 +609,23 @@ class _Context:
     flops: float
     params: float
     flat_runtime: bool  # one runtime per entry (metrics CSV) rather than per dataset
+    runtime_dataset: str | None  # the dataset whose runtime is scored, None for the shared-datasets rule
 
 
 def _runtime_rule(ctx: _Context) -> str:
     if ctx.flat_runtime:
         return "runtime_ms as given in the metrics table"
+    if ctx.runtime_dataset:
+        return f"runtime_ms.mean on {ctx.runtime_dataset}"
+    rule = "image-count-weighted mean of runtime_ms.mean over the datasets the submission and the baseline both have"
     if ctx.edition.runtime_dataset:
-        return f"runtime_ms.mean on {ctx.edition.runtime_dataset}"
-    return "image-count-weighted mean of runtime_ms.mean over the datasets the submission and the baseline both have"
+        rule += f" (the baseline was not measured on {ctx.edition.runtime_dataset}, the edition's runtime dataset)"
+    return rule
 
 
 def _score_row(result: Mapping[str, Any], ctx: _Context) -> dict[str, Any]:
     """One leaderboard row (ranks excepted) for ``result``."""
-    runtime, base_runtime = scored_runtimes(result, ctx.baseline, ctx.edition.runtime_dataset)
+    runtime, base_runtime = scored_runtimes(result, ctx.baseline, ctx.runtime_dataset)
     flops, params = _number(result.get("flops")), _number(result.get("params"))
     scores = {
         "runtime": metric_score(runtime, base_runtime) if runtime is not None and base_runtime else math.nan,
@@ -632,8 +636,8 @@ def _score_row(result: Mapping[str, Any], ctx: _Context) -> dict[str, Any]:
     if reason is None:
         problems = [m.reason for m in threshold_misses(result, ctx.thresholds)]
         if runtime is None:
-            problems.append(f"no runtime measured on {ctx.edition.runtime_dataset}"
-                            if ctx.edition.runtime_dataset and not ctx.flat_runtime
+            problems.append(f"no runtime measured on {ctx.runtime_dataset}"
+                            if ctx.runtime_dataset and not ctx.flat_runtime
                             else "no runtime measured on a dataset the baseline also has")
         problems += [f"no {label} measured" for label, v in (("FLOPs", flops), ("params", params)) if v is None]
         reason = "; ".join(problems) or None
@@ -692,12 +696,12 @@ def score_results(results: list[Mapping[str, Any]], edition: Edition | str | os.
     in_force = resolve_thresholds(results, edition, thresholds)
     flat = _number(base.get("runtime_ms")) is not None
 
-    base_runtime, _ = scored_runtimes(base, base, edition.runtime_dataset)
+    # The edition's runtime dataset when the baseline measured it; otherwise the datasets
+    # shared with the baseline, so results on other sets can still be scored (the missing
+    # threshold datasets already make every row ineligible, with the reason stated).
+    runtime_dataset = edition.runtime_dataset if edition.runtime_dataset in _datasets(base) else None
+    base_runtime, _ = scored_runtimes(base, base, runtime_dataset)
     if base_runtime is None or base_runtime <= 0:
-        if edition.runtime_dataset and not flat:
-            raise ScoringError(f"baseline '{base_name}' has no measured runtime on {edition.runtime_dataset} (the "
-                               f"{edition.name} edition's runtime dataset) in {_source(base)}; run it on "
-                               f"{edition.runtime_dataset} or pick an edition without that runtime dataset")
         raise ScoringError(f"baseline '{base_name}' has no measured runtime in {_source(base)}; "
                            "run the baseline on the same machine, on the same datasets, before scoring")
     base_flops, base_params = _number(base.get("flops")), _number(base.get("params"))
@@ -707,7 +711,7 @@ def score_results(results: list[Mapping[str, Any]], edition: Edition | str | os.
 
     all_datasets = {d for r in results for d in _datasets(r)}
     datasets = list(in_force) + sorted(all_datasets - set(in_force))
-    ctx = _Context(edition, in_force, datasets, base, base_flops, base_params, flat)
+    ctx = _Context(edition, in_force, datasets, base, base_flops, base_params, flat, runtime_dataset)
     return Leaderboard(
         table=_rank([_score_row(r, ctx) for r in results], datasets),
         edition=edition,

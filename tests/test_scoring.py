@@ -235,9 +235,19 @@ def test_missing_baseline_is_refused_with_a_hint():
         score_results([make_result("rlfm", psnr={V: 27.0, T: 27.0})], edition="ntire2024")
 
 
-def test_baseline_without_runtime_on_the_runtime_dataset_is_refused():
-    base = make_result("rlfn", psnr={"Set5": 30.0})
-    with pytest.raises(ScoringError, match=f"baseline 'rlfn' has no measured runtime on {V} .*ntire2024 edition"):
+def test_edition_runtime_dataset_falls_back_to_shared_datasets_and_says_so():
+    base = make_result("rlfn", psnr={"Set5": 30.0}, runtime=10.0)
+    fast = make_result("fast", psnr={"Set5": 30.0}, runtime=5.0, params=300_000, flops=20e9)
+    board = score_results([base, fast], edition="ntire2024")
+    assert f"the baseline was not measured on {V}" in board.runtime_rule
+    row = board.table.set_index("submission").loc["fast"]
+    assert row["score_runtime"] == pytest.approx(math.exp(2 * 5.0 / 10.0))
+    assert not row["eligible"] and f"not evaluated on {V}" in row["reason"]
+
+
+def test_baseline_without_any_runtime_is_refused():
+    base = make_result("rlfn", psnr={})
+    with pytest.raises(ScoringError, match="baseline 'rlfn' has no measured runtime"):
         score_results([base], edition="ntire2024")
 
 
