@@ -97,6 +97,21 @@ def _digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _worker_config(entry: PluginEntry, checkpoint: Path | None, settings: dict[str, Any], config: RunConfig,
+                   **extra: Any) -> WorkerConfig:
+    """What a worker needs to load ``entry`` and time it with these measurement settings."""
+    return WorkerConfig(
+        source=entry.source, name=entry.name, checkpoint=str(checkpoint) if checkpoint else None,
+        device=settings["device"], warmup=settings["warmup"], repeats=settings["repeats"], threads=config.threads,
+        cudnn_benchmark=config.cudnn_benchmark, complexity_size=config.complexity_size, **extra,
+    )
+
+
+def _limits(config: RunConfig, scrub_paths: Sequence[str] = ()) -> WorkerLimits:
+    return WorkerLimits(timeout_s=config.timeout_s, memory_bytes=config.memory_limit_bytes,
+                        threads=config.threads, scrub_paths=list(scrub_paths))
+
+
 def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig) -> list[dict[str, Any]]:
     """Evaluate every submission on every dataset; return the results records (also on disk)."""
     device = resolve_device(config.device)
@@ -183,15 +198,8 @@ def _evaluate(
             f"({', '.join(map(str, zoo)) or 'none given'}); pass --model-zoo DIR for a PSNR rank"
         )
 
-    worker_config = WorkerConfig(
-        source=entry.source, name=submission.name, checkpoint=str(checkpoint) if checkpoint else None,
-        device=device, warmup=settings["warmup"], repeats=settings["repeats"], threads=config.threads,
-        cudnn_benchmark=config.cudnn_benchmark, complexity_size=config.complexity_size,
-        checkpoint_sha256=checkpoint_sha,
-    )
-    limits = WorkerLimits(
-        timeout_s=config.timeout_s, memory_bytes=config.memory_limit_bytes, threads=config.threads, scrub_paths=hidden
-    )
+    worker_config = _worker_config(entry, checkpoint, settings, config, checkpoint_sha256=checkpoint_sha)
+    limits = _limits(config, scrub_paths=hidden)
     log_path = config.out_dir / "logs" / f"{submission.name}.log"
     gpu_uuid = (environment.get("gpu") or {}).get("uuid")
     telemetry_start = gpu_telemetry(gpu_uuid) if device.startswith("cuda") else None
@@ -332,12 +340,8 @@ def bench_submission(
     device = resolve_device(config.device)
     settings = config.measurement_settings(device)
     checkpoint = resolve_checkpoint(submission, model_zoo_dirs(config.model_zoo))
-    worker_config = WorkerConfig(
-        source=entry.source, name=submission.name, checkpoint=str(checkpoint) if checkpoint else None,
-        device=device, warmup=settings["warmup"], repeats=settings["repeats"], threads=config.threads,
-        cudnn_benchmark=config.cudnn_benchmark, count_complexity=False,
-    )
-    limits = WorkerLimits(timeout_s=config.timeout_s, memory_bytes=config.memory_limit_bytes, threads=config.threads)
+    worker_config = _worker_config(entry, checkpoint, settings, config, count_complexity=False)
+    limits = _limits(config)
     samples: list[list[float]] = [[] for _ in inputs]
     headlines = []
     bar = tqdm(total=len(inputs) * config.runs, desc=f"bench {submission.name}", unit="img",
