@@ -26,7 +26,7 @@ from .environment import collect_environment, gpu_telemetry, resolve_device, tel
 from .images import read_image
 from .plugins import PluginEntry, model_zoo_dirs, resolve_checkpoint, sha256_file
 from .results import SCHEMA, atomic_write_json, load_existing, results_path
-from .runtime import TimingSettings, summarize_dataset, summarize_runs, summarize_samples
+from .runtime import TimingSettings, default_cpu_threads, summarize_dataset, summarize_runs, summarize_samples
 from .worker import InProcessWorker, IsolatedWorker, WorkerConfig, WorkerFailure, WorkerLimits
 
 QUALITY_KEYS = ("psnr", "psnr_y", "ssim", "ssim_y")
@@ -61,6 +61,12 @@ class RunConfig:
     progress: bool = True
     log: Callable[[str], None] = print
 
+    def threads_for(self, device: str) -> int | None:
+        """Host threads for a worker: as asked, else all cores but one on CPU, torch's choice on CUDA."""
+        if self.threads is not None:
+            return self.threads
+        return None if device.startswith("cuda") else default_cpu_threads()
+
     def measurement_settings(self, device: str) -> dict[str, Any]:
         timing = TimingSettings.for_device(device, self.warmup, self.repeats)
         return {
@@ -68,7 +74,7 @@ class RunConfig:
             "warmup": timing.warmup,
             "repeats": timing.repeats,
             "runs": self.runs,
-            "threads": self.threads,
+            "threads": self.threads_for(device),
             "cudnn_benchmark": self.cudnn_benchmark,
             "complexity_size": list(self.complexity_size),
             "isolated": self.isolate,
@@ -102,20 +108,20 @@ def _worker_config(entry: PluginEntry, checkpoint: Path | None, settings: dict[s
     """What a worker needs to load ``entry`` and time it with these measurement settings."""
     return WorkerConfig(
         source=entry.source, name=entry.name, checkpoint=str(checkpoint) if checkpoint else None,
-        device=settings["device"], warmup=settings["warmup"], repeats=settings["repeats"], threads=config.threads,
+        device=settings["device"], warmup=settings["warmup"], repeats=settings["repeats"], threads=settings["threads"],
         cudnn_benchmark=config.cudnn_benchmark, complexity_size=config.complexity_size, **extra,
     )
 
 
-def _limits(config: RunConfig, scrub_paths: Sequence[str] = ()) -> WorkerLimits:
+def _limits(config: RunConfig, settings: dict[str, Any], scrub_paths: Sequence[str] = ()) -> WorkerLimits:
     return WorkerLimits(timeout_s=config.timeout_s, memory_bytes=config.memory_limit_bytes,
-                        threads=config.threads, scrub_paths=list(scrub_paths))
+                        threads=settings["threads"], scrub_paths=list(scrub_paths))
 
 
 def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig) -> list[dict[str, Any]]:
     """Evaluate every submission on every dataset; return the results records (also on disk)."""
     device = resolve_device(config.device)
-    environment = collect_environment(device, config.threads)
+    environment = collect_environment(device, config.threads_for(device))
     config.out_dir.mkdir(parents=True, exist_ok=True)
     hidden = sorted({str(p.hr_path.parent) for d in datasets for p in d.pairs})
     records = []
@@ -199,7 +205,7 @@ def _evaluate(
         )
 
     worker_config = _worker_config(entry, checkpoint, settings, config, checkpoint_sha256=checkpoint_sha)
-    limits = _limits(config, scrub_paths=hidden)
+    limits = _limits(config, settings, scrub_paths=hidden)
     log_path = config.out_dir / "logs" / f"{submission.name}.log"
     gpu_uuid = (environment.get("gpu") or {}).get("uuid")
     telemetry_start = gpu_telemetry(gpu_uuid) if device.startswith("cuda") else None
@@ -341,7 +347,7 @@ def bench_submission(
     settings = config.measurement_settings(device)
     checkpoint = resolve_checkpoint(submission, model_zoo_dirs(config.model_zoo))
     worker_config = _worker_config(entry, checkpoint, settings, config, count_complexity=False)
-    limits = _limits(config)
+    limits = _limits(config, settings)
     samples: list[list[float]] = [[] for _ in inputs]
     headlines = []
     bar = tqdm(total=len(inputs) * config.runs, desc=f"bench {submission.name}", unit="img",
@@ -370,5 +376,5 @@ def bench_submission(
         "inputs": [list(lr.shape[:2]) for lr in inputs],
         "runtime_ms": runtime,
         "settings": settings,
-        "environment": collect_environment(device, config.threads),
+        "environment": collect_environment(device, settings["threads"]),
     }

@@ -14,6 +14,7 @@ case ``TimingSettings(warmup=0, repeats=1)``, used by the stability benchmark.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -21,10 +22,9 @@ from typing import Callable, Sequence
 
 import torch
 
-# Defaults chosen so a CPU run of Set14 stays short while a GPU run gets enough samples
-# for a robust median; see docs/runtime.md.
+# Defaults measured for run-to-run stability (benchmarks/runtime_stability.py); see docs/runtime.md.
 DEFAULT_WARMUP = {"cuda": 5, "cpu": 2}
-DEFAULT_REPEATS = {"cuda": 20, "cpu": 5}
+DEFAULT_REPEATS = {"cuda": 20, "cpu": 10}
 # A run whose between-pass CV exceeds this is flagged as unstable in the results.
 UNSTABLE_RUN_CV = 0.02
 
@@ -55,6 +55,19 @@ class TimingSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def default_cpu_threads() -> int:
+    """Torch threads for CPU timing: every available core but one, left to the harness and the OS.
+
+    With every core busy, any other activity preempts one OpenMP thread and the whole
+    parallel region waits for it; on a 2-core machine that made whole passes 20% slower.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def time_forward(forward: Callable[[], torch.Tensor], settings: TimingSettings) -> tuple[torch.Tensor, list[float]]:

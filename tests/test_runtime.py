@@ -12,6 +12,7 @@ import torch
 from ntire_bench.runtime import (
     TimingSettings,
     coefficient_of_variation,
+    default_cpu_threads,
     summarize_dataset,
     summarize_runs,
     summarize_samples,
@@ -96,13 +97,20 @@ def test_run_spread_and_instability_flag():
 
 
 def test_defaults_per_device_and_validation():
-    assert TimingSettings.for_device("cpu") == TimingSettings(warmup=2, repeats=5, device="cpu")
+    assert TimingSettings.for_device("cpu") == TimingSettings(warmup=2, repeats=10, device="cpu")
     assert TimingSettings.for_device("cuda:0").repeats == 20
     assert TimingSettings.for_device("cpu", warmup=0, repeats=1).warmup == 0
     with pytest.raises(ValueError, match="repeats"):
         TimingSettings(warmup=0, repeats=0)
     with pytest.raises(ValueError, match="warmup"):
         TimingSettings(warmup=-1, repeats=1)
+
+
+def test_cpu_timing_leaves_one_core_free(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert default_cpu_threads() == 3
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert default_cpu_threads() == 1
 
 
 @pytest.mark.gpu
