@@ -143,3 +143,21 @@ def test_bad_usage_is_one_line_with_exit_2(args, message, monkeypatch):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+@pytest.mark.gpu
+def test_cuda_run_records_event_timing_memory_and_telemetry(tmp_path):
+    registry = write_registry(tmp_path / "d.yaml", {"tiny": make_dataset(tmp_path / "tiny", 2, hr_size=(96, 128))})
+    result = _invoke("run", REPO / "submissions" / "rlfn.py", REPO / "submissions" / "bicubic.py",
+                     "--datasets-file", registry, "--dataset", "tiny", "--device", "cuda", "--runs", "2",
+                     "--out", tmp_path / "r", "--leaderboard", tmp_path / "lb", "--no-progress")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "r" / "rlfn.json").read_text())
+    assert record["environment"]["device"].startswith("cuda") and record["environment"]["gpu"]["name"]
+    assert record["settings"] == record["settings"] | {"warmup": 5, "repeats": 20, "cudnn_benchmark": False}
+    tiny = record["datasets"]["tiny"]
+    assert tiny["peak_memory_mb"] > 0 and record["complexity"]["peak_memory_mb"] > 0
+    assert tiny["images"][0]["runtime_ms"]["n"] == 40 and len(tiny["runtime_ms"]["runs"]) == 2
+    telemetry = record["environment"].get("gpu_telemetry")
+    if telemetry is not None and "sm_clock_mhz" in (telemetry["start"] or {}):
+        assert telemetry["end"]["sm_clock_mhz"] > 0
