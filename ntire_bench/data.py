@@ -239,17 +239,25 @@ def dataset_fingerprint(pairs: Iterable[ImagePair]) -> str:
     return digest.hexdigest()
 
 
-def load_pair(pair: ImagePair, scale: int):
-    """Read an LR/HR pair as uint8 RGB arrays, HR cropped to a multiple of ``scale``.
+def read_hr(pair: ImagePair, lr, scale: int):
+    """Read a pair's HR image, cropped to a multiple of ``scale``, checked against its decoded LR.
 
-    Raises ImageError naming the offending file when sizes disagree.
+    Raises ImageError naming both files when their sizes disagree.
     """
     from .images import check_pair
 
-    lr = read_image(pair.lr_path)
     hr = modcrop(read_image(pair.hr_path), scale)
     check_pair(lr, hr, scale, pair.lr_path, pair.hr_path)
-    return lr, hr
+    return hr
+
+
+def validate_pairs(pairs: Iterable[ImagePair], scale: int, progress: bool = False) -> None:
+    """Decode every LR and HR image once and check their sizes, so bad data fails before any model runs."""
+    from tqdm import tqdm
+
+    pairs = list(pairs)
+    for pair in tqdm(pairs, desc="checking images", unit="pair", disable=not progress, leave=False):
+        read_hr(pair, read_image(pair.lr_path), scale)
 
 
 __all__ = [
@@ -262,6 +270,7 @@ __all__ = [
     "ensure_demo_images",
     "generate_lr",
     "load_dataset_specs",
-    "load_pair",
+    "read_hr",
     "resolve_pairs",
+    "validate_pairs",
 ]

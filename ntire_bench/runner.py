@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .data import DatasetSpec, ImagePair, dataset_fingerprint, load_pair, resolve_pairs
+from .data import DatasetSpec, ImagePair, dataset_fingerprint, read_hr, resolve_pairs, validate_pairs
 from .environment import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
 from .images import read_image
 from .plugins import PluginEntry, model_zoo_dirs, resolve_checkpoint, sha256_file
@@ -91,10 +91,11 @@ class PreparedDataset:
 
 
 def prepare_datasets(specs: Sequence[DatasetSpec], cache_dir: Path | None = None, progress: bool = True) -> list[PreparedDataset]:
-    """Resolve every dataset up front, so a bad path fails before any model runs."""
+    """Resolve and check every dataset up front, so a bad path or image fails before any model runs."""
     prepared = []
     for spec in specs:
         pairs = resolve_pairs(spec, cache_dir=cache_dir, progress=progress)
+        validate_pairs(pairs, spec.scale, progress=progress)
         prepared.append(PreparedDataset(spec, pairs, dataset_fingerprint(pairs)))
     return prepared
 
@@ -294,7 +295,7 @@ def _run_dataset(
                     except WorkerFailure as exc:
                         raise WorkerFailure(f"{dataset.spec.name}/{pair.name}: {exc}") from None
                     if sr is not None:
-                        _, hr = load_pair(pair, scale)
+                        hr = read_hr(pair, lr, scale)
                         hr_tensor = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).to(device)
                         qualities[i] = image_quality(sr.to(device), hr_tensor, border=scale)
                     samples[i].extend(image_samples)

@@ -123,3 +123,18 @@ def test_demo_set_is_built_offline(tmp_path, monkeypatch):
         assert hr.shape[0] % 4 == 0 and hr.shape[1] % 4 == 0 and max(hr.shape[:2]) <= 256
         assert lr.shape == (hr.shape[0] // 4, hr.shape[1] // 4, 3)
     assert ensure_demo_images(tmp_path) == pairs[0].hr_path.parent
+
+
+def test_bad_images_fail_before_any_model_runs(tmp_path):
+    from ntire_bench.images import ImageError
+    from ntire_bench.runner import prepare_datasets
+
+    _make_set(tmp_path / "S")
+    spec = DatasetSpec(name="S", hr_dir=str(tmp_path / "S" / "HR"), lr_dir=str(tmp_path / "S" / "LR"))
+    assert len(prepare_datasets([spec], progress=False)[0].pairs) == 2
+    (tmp_path / "S" / "HR" / "0802.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(ImageError, match="0802.png"):
+        prepare_datasets([spec], progress=False)
+    write_image(tmp_path / "S" / "HR" / "0802.png", _image(36, 40))  # 9 rows of LR would be needed
+    with pytest.raises(ImageError, match=r"0802x4.png .* does not match .*0802.png"):
+        prepare_datasets([spec], progress=False)
