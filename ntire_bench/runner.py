@@ -119,6 +119,16 @@ def _limits(config: RunConfig, settings: dict[str, Any], scrub_paths: Sequence[s
                         threads=settings["threads"], scrub_paths=list(scrub_paths))
 
 
+def _worker_factory(worker_config: WorkerConfig, limits: WorkerLimits, isolate: bool,
+                    log_path: Path | None = None) -> Callable[..., IsolatedWorker | InProcessWorker]:
+    """A function starting a worker for this submission: a child process, or in-process when not isolating."""
+    def start(count_complexity: bool = True) -> IsolatedWorker | InProcessWorker:
+        settings = replace(worker_config, count_complexity=count_complexity)
+        return IsolatedWorker(settings, limits, log_path) if isolate else InProcessWorker(settings)
+
+    return start
+
+
 def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig) -> list[dict[str, Any]]:
     """Evaluate every submission on every dataset; return the results records (also on disk)."""
     device = resolve_device(config.device)
@@ -211,12 +221,7 @@ def _evaluate(
     gpu_uuid = (environment.get("gpu") or {}).get("uuid")
     telemetry_start = gpu_telemetry(gpu_uuid) if device.startswith("cuda") else None
 
-    def start_worker(count_complexity: bool = True):
-        worker_settings = replace(worker_config, count_complexity=count_complexity)
-        if config.isolate:
-            return IsolatedWorker(worker_settings, limits, log_path)
-        return InProcessWorker(worker_settings)
-
+    start_worker = _worker_factory(worker_config, limits, config.isolate, log_path)
     worker = None
     try:
         worker = start_worker()
@@ -256,9 +261,64 @@ def _evaluate(
     return record
 
 
+def _timing_passes(
+    worker,
+    start_worker: Callable[..., Any],
+    lr_images: Sequence[np.ndarray],
+    runs: int,
+    isolate: bool,
+    bar: tqdm,
+    on_output: Callable[[int, torch.Tensor], None] | None = None,
+    check_determinism: bool = False,
+    image_label: Callable[[int], str] = str,
+) -> tuple[list[list[float]], list[float], float | None]:
+    """Time ``runs`` passes over the LR images: per-image samples, per-pass headlines, peak memory.
+
+    The first pass runs on ``worker`` and hands each SR output to ``on_output``; each extra
+    pass gets a fresh process when isolating, as pyperf does for its workers.
+    """
+    samples: list[list[float]] = [[] for _ in lr_images]
+    headlines: list[float] = []
+    peak = None
+    for run_index in range(runs):
+        first_pass = run_index == 0
+        pass_worker = worker if first_pass or not isolate else start_worker(count_complexity=False)
+        try:
+            if pass_worker is not worker:
+                pass_worker.load()
+            pass_worker.begin_dataset()
+            medians = []
+            for i, lr in enumerate(lr_images):
+                try:
+                    sr, image_samples = pass_worker.super_resolve(
+                        lr, check_determinism=check_determinism and first_pass and i == 0,
+                        want_output=first_pass and on_output is not None,
+                    )
+                except WorkerFailure as exc:
+                    raise WorkerFailure(f"{image_label(i)}: {exc}") from None
+                if sr is not None and on_output is not None:
+                    on_output(i, sr)
+                samples[i].extend(image_samples)
+                medians.append(summarize_samples(image_samples)["median"])
+                bar.update(1)
+            headlines.append(summarize_dataset(medians)["mean"])
+            pass_peak = pass_worker.end_dataset().get("peak_memory_mb")
+            peak = pass_peak if peak is None or pass_peak is None else max(peak, pass_peak)
+        finally:
+            if pass_worker is not worker:
+                pass_worker.close()
+    return samples, headlines, peak
+
+
+def _runtime_summary(samples: list[list[float]], headlines: list[float]) -> dict[str, Any]:
+    runtime: dict[str, Any] = summarize_dataset([summarize_samples(s)["median"] for s in samples])
+    runtime.update(summarize_runs(headlines))
+    return runtime
+
+
 def _run_dataset(
     worker,
-    start_worker: Callable[[], Any],
+    start_worker: Callable[..., Any],
     dataset: PreparedDataset,
     config: RunConfig,
     scale: int,
@@ -270,53 +330,26 @@ def _run_dataset(
     from .metrics import image_quality
 
     pairs = dataset.pairs
-    samples: list[list[float]] = [[] for _ in pairs]
-    pass_headlines: list[float] = []
-    qualities: list[dict[str, float] | None] = [None] * len(pairs)
     lr_images = [read_image(pair.lr_path) for pair in pairs]
-    peak = None
-    bar = tqdm(total=len(pairs) * config.runs, desc=label, unit="img", disable=not config.progress, leave=False)
-    try:
-        for run_index in range(config.runs):
-            first_pass = run_index == 0
-            # Each extra timing pass gets a fresh process, as pyperf does for its workers.
-            pass_worker = worker if first_pass or not config.isolate else start_worker(count_complexity=False)
-            try:
-                if pass_worker is not worker:
-                    pass_worker.load()
-                pass_worker.begin_dataset()
-                pass_medians = []
-                for i, (pair, lr) in enumerate(zip(pairs, lr_images)):
-                    try:
-                        sr, image_samples = pass_worker.super_resolve(
-                            lr, check_determinism=check_determinism and first_pass and i == 0,
-                            want_output=first_pass and compute_quality,
-                        )
-                    except WorkerFailure as exc:
-                        raise WorkerFailure(f"{dataset.spec.name}/{pair.name}: {exc}") from None
-                    if sr is not None:
-                        hr = read_hr(pair, lr, scale)
-                        hr_tensor = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).to(device)
-                        qualities[i] = image_quality(sr.to(device), hr_tensor, border=scale)
-                    samples[i].extend(image_samples)
-                    pass_medians.append(summarize_samples(image_samples)["median"])
-                    bar.update(1)
-                pass_headlines.append(summarize_dataset(pass_medians)["mean"])
-                pass_peak = pass_worker.end_dataset().get("peak_memory_mb")
-                peak = pass_peak if peak is None or pass_peak is None else max(peak, pass_peak)
-            finally:
-                if pass_worker is not worker:
-                    pass_worker.close()
-    finally:
-        bar.close()
+    qualities: list[dict[str, float] | None] = [None] * len(pairs)
+
+    def score_output(i: int, sr: torch.Tensor) -> None:
+        hr = read_hr(pairs[i], lr_images[i], scale)
+        hr_tensor = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).to(device)
+        qualities[i] = image_quality(sr.to(device), hr_tensor, border=scale)
+
+    with tqdm(total=len(pairs) * config.runs, desc=label, unit="img", disable=not config.progress, leave=False) as bar:
+        samples, headlines, peak = _timing_passes(
+            worker, start_worker, lr_images, config.runs, config.isolate, bar,
+            on_output=score_output if compute_quality else None, check_determinism=check_determinism,
+            image_label=lambda i: f"{dataset.spec.name}/{pairs[i].name}",
+        )
     images = []
     for pair, quality, image_samples in zip(pairs, qualities, samples):
         row: dict[str, Any] = {"name": pair.name}
         row.update({k: (quality[k] if quality else None) for k in QUALITY_KEYS})
         row["runtime_ms"] = summarize_samples(image_samples)
         images.append(row)
-    runtime = summarize_dataset([row["runtime_ms"]["median"] for row in images])
-    runtime.update(summarize_runs(pass_headlines))
     result: dict[str, Any] = {}
     for key in QUALITY_KEYS:
         values = [row[key] for row in images if row[key] is not None]
@@ -324,7 +357,7 @@ def _run_dataset(
     result.update({
         "threshold": dataset.spec.threshold,
         "num_images": len(images),
-        "runtime_ms": runtime,
+        "runtime_ms": _runtime_summary(samples, headlines),
         "peak_memory_mb": peak,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "images": images,
@@ -347,30 +380,19 @@ def bench_submission(
     device = resolve_device(config.device)
     settings = config.measurement_settings(device)
     checkpoint = resolve_checkpoint(submission, model_zoo_dirs(config.model_zoo))
-    worker_config = _worker_config(entry, checkpoint, settings, config, count_complexity=False)
+    worker_config = _worker_config(entry, checkpoint, settings, config)
     limits = _limits(config, settings)
-    samples: list[list[float]] = [[] for _ in inputs]
-    headlines = []
-    bar = tqdm(total=len(inputs) * config.runs, desc=f"bench {submission.name}", unit="img",
-               disable=not config.progress, leave=False)
+    start_worker = _worker_factory(worker_config, limits, config.isolate)
+    worker = start_worker(count_complexity=False)
     try:
-        for _ in range(config.runs):
-            worker = IsolatedWorker(worker_config, limits) if config.isolate else InProcessWorker(worker_config)
-            try:
-                worker.load()
-                medians = []
-                for i, lr in enumerate(inputs):
-                    _, image_samples = worker.super_resolve(lr, want_output=False)
-                    samples[i].extend(image_samples)
-                    medians.append(summarize_samples(image_samples)["median"])
-                    bar.update(1)
-                headlines.append(summarize_dataset(medians)["mean"])
-            finally:
-                worker.close()
+        worker.load()
+        with tqdm(total=len(inputs) * config.runs, desc=f"bench {submission.name}", unit="img",
+                  disable=not config.progress, leave=False) as bar:
+            samples, headlines, _ = _timing_passes(worker, start_worker, inputs, config.runs, config.isolate, bar,
+                                                   image_label=lambda i: f"input {i}")
     finally:
-        bar.close()
-    runtime = summarize_dataset([summarize_samples(s)["median"] for s in samples])
-    runtime.update(summarize_runs(headlines))
+        worker.close()
+    runtime = _runtime_summary(samples, headlines)
     return {
         "submission": submission.name,
         "weights": checkpoint is not None,
