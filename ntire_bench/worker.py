@@ -320,7 +320,13 @@ class IsolatedWorker:
         line = self.proc.stdout.readline()
         if not line:
             raise WorkerFailure(self._death_reason())
-        reply = json.loads(line)
+        try:
+            reply = json.loads(line)
+            if not isinstance(reply, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            self._kill()
+            raise WorkerFailure(f"the worker sent a malformed reply: {line[:80]!r}") from None
         if not reply.get("ok"):
             raise WorkerFailure(reply.get("error") or "the worker failed without a reason")
         return reply

@@ -63,6 +63,7 @@ def hostile_run(tiny, tmp_path_factory):
         ("sleeps", r"timed out after 10 s"),
         ("exits", r"worker process exited with code 3"),
         ("segfaults", r"worker process died with signal SIGSEGV"),
+        ("garbles_protocol", r"the worker sent a malformed reply: b'garbage that is not json"),
         ("wrong_dtype", r"^A/0001: output dtype is torch.int64, expected a floating-point tensor$"),
         ("memory_hog", r"^out of memory while counting complexity: RuntimeError: .*can't allocate memory"),
         ("nondeterministic", r"A/0001: non-deterministic output"),
