@@ -143,15 +143,17 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
         status = record["status"] if not record.get("error") or record["status"] == "ok" else (
             f"{record['status']} ({record['error']})")
         click.echo(f"{record['submission']}: {status}", err=True)
-    _print_leaderboard(records, baseline, leaderboard_dir)
+    _print_leaderboard(out_dir, baseline, leaderboard_dir)
 
 
-def _print_leaderboard(records, baseline: str, leaderboard_dir: Path) -> None:
+def _print_leaderboard(results_dir: Path, baseline: str, leaderboard_dir: Path) -> None:
+    """Rank everything in the results directory, as `score` would: earlier runs' results count too."""
     from . import report, scoring
+    from .results import ResultsError, load_results
 
     try:
-        board = scoring.score_results(records, edition="default", baseline=baseline)
-    except scoring.ScoringError as exc:
+        board = scoring.score_results(load_results(results_dir), edition="default", baseline=baseline)
+    except (scoring.ScoringError, ResultsError) as exc:
         click.echo(f"leaderboard not written: {exc}", err=True)
         return
     paths = report.write_leaderboard(board, leaderboard_dir)

@@ -161,3 +161,14 @@ def test_cuda_run_records_event_timing_memory_and_telemetry(tmp_path):
     telemetry = record["environment"].get("gpu_telemetry")
     if telemetry is not None and "sm_clock_mhz" in (telemetry["start"] or {}):
         assert telemetry["end"]["sm_clock_mhz"] > 0
+
+
+def test_a_later_run_is_ranked_with_earlier_results(tmp_path):
+    registry = write_registry(tmp_path / "d.yaml", {"tiny": make_dataset(tmp_path / "tiny", 2, hr_size=(96, 128))})
+    common = ["--datasets-file", registry, "--dataset", "tiny", "--out", tmp_path / "r", "--leaderboard",
+              tmp_path / "lb", *FAST]
+    assert _invoke("run", REPO / "submissions" / "rlfn.py", *common).exit_code == 0
+    later = _invoke("run", PLUGINS / "good" / "tiny_net.py", *common)
+    assert later.exit_code == 0, later.output
+    board = pd.read_csv(tmp_path / "lb" / "leaderboard.csv")
+    assert set(board["submission"]) == {"rlfn", "tiny_net"}
