@@ -66,14 +66,14 @@ def read_results_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def set_aside(path: Path, reason: str) -> Path:
-    """Rename a bad results file out of the way (never delete it) and warn."""
+def set_aside(path: Path, reason: str, label: str = "bad") -> Path:
+    """Rename a results file out of the way as ``<name>.<label>-<time>`` (never delete it) and warn."""
     path = Path(path)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.bad-{stamp}")
+    target = path.with_name(f"{path.name}.{label}-{stamp}")
     counter = 1
     while target.exists():
-        target = path.with_name(f"{path.name}.bad-{stamp}-{counter}")
+        target = path.with_name(f"{path.name}.{label}-{stamp}-{counter}")
         counter += 1
     os.replace(path, target)
     warnings.warn(f"{reason}; moved it to {target.name}", stacklevel=2)

@@ -25,7 +25,7 @@ from .data import DatasetSpec, ImagePair, dataset_fingerprint, read_hr, resolve_
 from .environment import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
 from .images import read_image
 from .plugins import PluginEntry, model_zoo_dirs, resolve_checkpoint, sha256_file
-from .results import SCHEMA, atomic_write_json, load_existing, results_path
+from .results import SCHEMA, atomic_write_json, load_existing, results_path, set_aside
 from .runtime import TimingSettings, default_cpu_threads, summarize_dataset, summarize_runs, summarize_samples
 from .worker import InProcessWorker, IsolatedWorker, WorkerConfig, WorkerFailure, WorkerLimits
 
@@ -176,11 +176,16 @@ def _evaluate(
     })
     dataset_keys = {d.spec.name: _digest({"run": run_key, "files": d.fingerprint, "scale": d.spec.scale}) for d in datasets}
 
-    existing = None if config.force else load_existing(path)
+    existing = load_existing(path)
     if existing is not None and existing.get("run_key") != run_key:
+        # Measured with other code, weights or settings: keep the file, but not as a cache.
+        set_aside(path, f"{path.name} was measured with other code, weights, device or settings", label="stale")
         existing = None
-    done = {
-        name: result for name, result in (existing or {}).get("datasets", {}).items()
+    previous = (existing or {}).get("datasets", {})
+    # Datasets this run does not touch stay in the file; those it does are reused if unchanged.
+    kept = {name: result for name, result in previous.items() if name not in dataset_keys}
+    done = {} if config.force else {
+        name: result for name, result in previous.items()
         if name in dataset_keys and result.get("cache_key") == dataset_keys[name]
     }
     todo = [d for d in datasets if d.spec.name not in done]
@@ -201,7 +206,7 @@ def _evaluate(
         "checkpoint": {"file": submission.checkpoint, "path": str(checkpoint) if checkpoint else None, "sha256": checkpoint_sha}
         if submission.checkpoint else None,
         "plugin": {"source": entry.source, "sha256": entry.source_sha256},
-        "datasets": dict(done),
+        "datasets": {**kept, **done},
         "settings": settings,
         "environment": dict(environment),
         "warnings": [],

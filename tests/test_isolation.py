@@ -153,11 +153,29 @@ def test_changed_settings_or_force_remeasure(tiny, tmp_path):
     time.sleep(1.1)  # measured_at has one-second resolution
     same = run_benchmark(entries, datasets, RunConfig(repeats=1, **base))[0]["datasets"]["A"]
     assert same["measured_at"] == first["measured_at"]
-    changed = run_benchmark(entries, datasets, RunConfig(repeats=2, **base))[0]["datasets"]["A"]
+    with pytest.warns(UserWarning, match="measured with other code"):
+        changed = run_benchmark(entries, datasets, RunConfig(repeats=2, **base))[0]["datasets"]["A"]
     assert changed["measured_at"] != first["measured_at"] and changed["images"][0]["runtime_ms"]["n"] == 2
     time.sleep(1.1)
     forced = run_benchmark(entries, datasets, RunConfig(repeats=2, force=True, **base))[0]["datasets"]["A"]
     assert forced["measured_at"] != changed["measured_at"]
+
+
+def test_other_datasets_are_kept_and_stale_results_set_aside(tiny, tmp_path):
+    entries = discover([PLUGINS / "good" / "tiny_net.py"], include_entry_points=False)
+    base = dict(out_dir=tmp_path, device="cpu", threads=1, progress=False, log=lambda m: None, warmup=0)
+    first_a = run_benchmark(entries, prepare_datasets([tiny["A"]], progress=False), RunConfig(repeats=1, **base))[0]
+    both = run_benchmark(entries, prepare_datasets([tiny["B"]], progress=False), RunConfig(repeats=1, **base))[0]
+    assert set(both["datasets"]) == {"A", "B"} and both["datasets"]["A"] == first_a["datasets"]["A"]
+    forced = run_benchmark(entries, prepare_datasets([tiny["B"]], progress=False),
+                           RunConfig(repeats=1, force=True, **base))[0]
+    assert set(forced["datasets"]) == {"A", "B"}
+    with pytest.warns(UserWarning, match="measured with other code, weights, device or settings"):
+        changed = run_benchmark(entries, prepare_datasets([tiny["B"]], progress=False),
+                                RunConfig(repeats=2, **base))[0]
+    assert set(changed["datasets"]) == {"B"}
+    aside = list(tmp_path.glob("tiny_net.json.stale-*"))
+    assert len(aside) == 1 and set(json.loads(aside[0].read_text())["datasets"]) == {"A", "B"}
 
 
 def test_corrupt_results_file_is_set_aside(tiny, tmp_path):
