@@ -92,14 +92,24 @@ def load_existing(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def load_results(results_dir: Path) -> list[dict[str, Any]]:
-    """Every results file in a directory, sorted by submission; bad ones are set aside with a warning."""
+def load_results(results_dir: Path, strict: bool = False) -> list[dict[str, Any]]:
+    """Every results file in a directory, sorted by submission.
+
+    A bad file is set aside with a warning, or, with ``strict``, raises ResultsError and
+    nothing is moved (a CI gate must not pass on a second look at the same directory).
+    """
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise ResultsError(f"{results_dir}: no such results directory; run `ntire-bench run` first or pass --results DIR")
     loaded = []
     for path in sorted(results_dir.glob("*.json")):
-        data = load_existing(path)
+        if strict:
+            try:
+                data = read_results_file(path)
+            except ResultsError as exc:
+                raise ResultsError(f"{exc}; re-run that submission or remove the file") from None
+        else:
+            data = load_existing(path)
         if data is not None:
             data.setdefault("_path", str(path))
             loaded.append(data)

@@ -210,28 +210,13 @@ def read_results(results_dir: str | os.PathLike, strict: bool = False) -> tuple[
     ``strict`` (the gate) the first unusable file raises ScoringError and nothing is moved,
     so running the gate again cannot pass on the same broken directory.
     """
-    directory = Path(results_dir)
-    if not strict:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                loaded = results_io.load_results(directory)
-            except results_io.ResultsError as exc:
-                raise ScoringError(str(exc)) from None
-        return loaded, [str(w.message) for w in caught]
-    if not directory.is_dir():
-        raise ScoringError(f"{directory}: no such results directory; run `ntire-bench run` first or pass --results DIR")
-    loaded = []
-    for path in sorted(directory.glob("*.json")):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
-            data = results_io.read_results_file(path)
+            loaded = results_io.load_results(Path(results_dir), strict=strict)
         except results_io.ResultsError as exc:
-            raise ScoringError(f"{exc}; re-run that submission or remove the file") from None
-        data.setdefault("_path", str(path))
-        loaded.append(data)
-    if not loaded:
-        raise ScoringError(f"{directory}: holds no results files; run `ntire-bench run` first or pass --results DIR")
-    return sorted(loaded, key=lambda d: d["submission"]), []
+            raise ScoringError(str(exc)) from None
+    return loaded, [str(w.message) for w in caught]
 
 
 def load_metrics_csv(path: str | os.PathLike) -> list[dict[str, Any]]:

@@ -64,3 +64,11 @@ def test_missing_or_empty_results_dir_is_a_clear_error(tmp_path):
         load_results(tmp_path / "nope")
     with pytest.raises(ResultsError, match="holds no results files"):
         load_results(tmp_path)
+
+
+def test_strict_loading_raises_and_moves_nothing(tmp_path):
+    atomic_write_json(tmp_path / "a.json", _record("a"))
+    (tmp_path / "b.json").write_text("{broken")
+    with pytest.raises(ResultsError, match="b.json: not valid JSON.*re-run that submission or remove the file"):
+        load_results(tmp_path, strict=True)
+    assert (tmp_path / "b.json").exists() and not list(tmp_path.glob("*.bad-*"))
