@@ -24,12 +24,11 @@ from . import __version__
 from .data import DatasetSpec, ImagePair, dataset_fingerprint, read_hr, resolve_pairs, validate_pairs
 from .environment import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
 from .images import read_image
+from .metrics import METRIC_KEYS, image_quality, mean_quality
 from .plugins import PluginEntry, model_zoo_dirs, resolve_checkpoint, sha256_file
 from .results import SCHEMA, atomic_write_json, load_existing, results_path, set_aside
 from .runtime import TimingSettings, default_cpu_threads, summarize_dataset, summarize_runs, summarize_samples
 from .worker import InProcessWorker, IsolatedWorker, WorkerConfig, WorkerFailure, WorkerLimits
-
-QUALITY_KEYS = ("psnr", "psnr_y", "ssim", "ssim_y")
 
 
 def default_memory_limit() -> int | None:
@@ -332,8 +331,6 @@ def _run_dataset(
     check_determinism: bool,
     label: str,
 ) -> dict[str, Any]:
-    from .metrics import image_quality
-
     pairs = dataset.pairs
     lr_images = [read_image(pair.lr_path) for pair in pairs]
     qualities: list[dict[str, float] | None] = [None] * len(pairs)
@@ -352,13 +349,12 @@ def _run_dataset(
     images = []
     for pair, quality, image_samples in zip(pairs, qualities, samples):
         row: dict[str, Any] = {"name": pair.name}
-        row.update({k: (quality[k] if quality else None) for k in QUALITY_KEYS})
+        row.update({k: (quality[k] if quality else None) for k in METRIC_KEYS})
         row["runtime_ms"] = summarize_samples(image_samples)
         images.append(row)
-    result: dict[str, Any] = {}
-    for key in QUALITY_KEYS:
-        values = [row[key] for row in images if row[key] is not None]
-        result[key] = float(np.mean(values)) if len(values) == len(images) else None
+    # Without weights there is no quality to average (None per key), only runtime.
+    measured = [q for q in qualities if q is not None]
+    result: dict[str, Any] = mean_quality(measured) if measured else dict.fromkeys(METRIC_KEYS)
     result.update({
         "threshold": dataset.spec.threshold,
         "num_images": len(images),
