@@ -1,8 +1,10 @@
 """Quality metrics computed exactly like the official NTIRE ESR code (KAIR ``utils_image``).
 
 Every convention here (uint8 quantisation, border crop, Y channel, SSIM window) exists
-to reproduce the official numbers; ``docs/metrics.md`` explains each one. All functions
-take torch tensors on any device and are vectorised.
+to reproduce the official numbers; ``docs/metrics.md`` explains each one. The metric
+functions take torch tensors on any device. On CPU they run a numba-compiled kernel when
+numba is installed and OpenCV + numpy otherwise (the two agree to ~1e-15); on CUDA, torch.
+``score_files`` scores SR files against HR files, decoding some pairs while measuring others.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Iterable, Mapping
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .images import ImageError, read_image
 
 METRIC_KEYS = ("psnr", "psnr_y", "ssim", "ssim_y")
 
@@ -27,6 +32,7 @@ _SSIM_C1 = (0.01 * 255.0) ** 2
 _SSIM_C2 = (0.03 * 255.0) ** 2
 # BT.601 luma as in MATLAB's rgb2ycbcr, for RGB in 0..255.
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
+_LUMA = 3  # channel number that stands for Y next to R, G, B = 0, 1, 2
 
 
 def quantize(sr: torch.Tensor, data_range: float) -> torch.Tensor:
@@ -97,58 +103,149 @@ def _check_ssim_size(h: int, w: int) -> None:
 # so SSIM = (P + 2 C1)(G(s^2) - G(d^2) - P + 2 C2) / ((Q + 2 C1)(G(s^2) + G(d^2) - Q + 2 C2)).
 
 
+# On CPU the maps of several channels (R, G, B and Y) are built, filtered and combined
+# together, a band of rows at a time: every numpy and OpenCV call then covers many pixels
+# (few calls, so worker threads rarely wait for the GIL) while memory stays bounded for
+# large images. Each band carries the 5-row halo that the window needs. Per pixel the
+# operations are exactly those of a whole-image computation, in the same order, so the
+# bands change no bit of the result (see _ssim_and_sse for the final sum).
+
+# numpy's ufunc buffer size. A reduction over the strided valid region of a whole map
+# (``ssim_map[5:-5, 5:-5].mean()``) copies as many whole rows as fit in this many values
+# into a buffer, sums each buffer pairwise and adds the buffers up in order. The bands
+# sum each channel's values in exactly those chunks.
+_SUM_CHUNK = 8192
+# SSIM values per channel per band: ~30 rows of a 480x320 image. Larger bands mean fewer
+# calls; smaller ones keep more of the maps in cache, which matters when two threads share
+# the memory bus (measured best between 16k and 64k; 8k and 160k were 5-10% slower).
+_BAND_VALUES = 32_768
+
 _WORKSPACE = threading.local()
 _WORKSPACE_MAX_BYTES = 64 * 2**20
 
 
-def _workspace(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two float64 (4, H, W) buffers, reused per thread for images up to ~1000x1000.
+def _workspace(size: int) -> np.ndarray:
+    """A float64 scratch buffer of ``size`` values, reused per thread up to _WORKSPACE_MAX_BYTES.
 
     Fresh multi-megabyte arrays come from mmap and are page-faulted in on every call,
     which doubled the cost of SSIM; reusing one buffer per worker thread avoids that.
     """
-    need = 8 * h * w
-    if need * 8 > _WORKSPACE_MAX_BYTES:
-        buf = np.empty(need)
-    else:
-        buf = getattr(_WORKSPACE, "buf", None)
-        if buf is None or buf.size < need:
-            buf = _WORKSPACE.buf = np.empty(need)
-    return buf[: need // 2].reshape(4, h, w), buf[need // 2 : need].reshape(4, h, w)
+    if 8 * size > _WORKSPACE_MAX_BYTES:
+        return np.empty(size)
+    buf = getattr(_WORKSPACE, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _WORKSPACE.buf = np.empty(size)
+    return buf[:size]
 
 
-def _ssim_numpy(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM of two uint8 (H, W) arrays: float64, valid region only, as the official ssim()."""
-    h, w = a.shape
+def _luma_rows(rgb: np.ndarray, rows: slice, out: np.ndarray, tmp: np.ndarray) -> None:
+    """Rounded luma of ``rgb[:, rows]`` (uint8 (3, H, W), any strides) into float64 ``out``.
+
+    The same operations in the same order as _y_numpy, so the values are bit-identical;
+    they stay float64 (exact integers 16..235) instead of making a uint8 round trip.
+    """
+    # Casting copies then in-place products: the same values as products computed on
+    # the fly from uint8, at half the cost (numpy's casting ufunc loops are slow).
+    np.copyto(out, rgb[0, rows])
+    out *= _Y_WEIGHTS[0]
+    np.copyto(tmp, rgb[1, rows])
+    tmp *= _Y_WEIGHTS[1]
+    out += tmp
+    np.copyto(tmp, rgb[2, rows])
+    tmp *= _Y_WEIGHTS[2]
+    out += tmp
+    out /= 255.0
+    out += 16.0
+    np.rint(out, out=out)
+
+
+def _ssim_and_sse(a: np.ndarray, b: np.ndarray, colours: range, luma: bool) -> list[tuple[float, float]]:
+    """(SSIM, sum of squared differences) per channel of two uint8 (3, H, W) images.
+
+    The channels are the rounded Y first if ``luma``, then the colour planes ``colours``
+    (a range of 0, 1, 2); each plane's rows must be contiguous. SSIM is float64 over the
+    valid region, as the official ssim(); the squared differences are exact integers.
+    """
+    h, w = a.shape[1:]
     _check_ssim_size(h, w)
-    k = _gaussian_1d()
-    maps, filt = _workspace(h, w)
-    np.add(a, b, out=maps[0], dtype=np.float64)
-    np.subtract(a, b, out=maps[1], dtype=np.float64)
-    np.multiply(maps[0], maps[0], out=maps[2])
-    np.multiply(maps[1], maps[1], out=maps[3])
-    # The four maps are filtered as one tall image: rows near a map's edge mix with the
-    # next map, but those are exactly the rows the valid-region crop below drops.
-    cv2.sepFilter2D(maps.reshape(4 * h, w), cv2.CV_64F, k, k, dst=filt.reshape(4 * h, w), borderType=cv2.BORDER_REFLECT)
-    mu_s, mu_d, e_ss, e_dd = filt
-    p, q, num, den = maps  # reuse the input buffers; every operand stays contiguous
-    np.multiply(mu_s, mu_s, out=num)
-    np.multiply(mu_d, mu_d, out=den)
-    np.subtract(num, den, out=p)
-    np.add(num, den, out=q)
-    np.subtract(e_ss, e_dd, out=num)
-    num -= p
-    num += 2.0 * _SSIM_C2
-    p += 2.0 * _SSIM_C1
-    num *= p
-    np.add(e_ss, e_dd, out=den)
-    den -= q
-    den += 2.0 * _SSIM_C2
-    q += 2.0 * _SSIM_C1
-    den *= q
-    num /= den
     r = _SSIM_WIN // 2
-    return float(num[r : h - r, r : w - r].mean())
+    valid_h, valid_w = h - 2 * r, w - 2 * r
+    chunk_rows = max(1, _SUM_CHUNK // valid_w)
+    band_rows = chunk_rows * max(1, _BAND_VALUES // (chunk_rows * valid_w))
+    first_colour = int(luma)
+    nc = first_colour + len(colours)
+    in_rows = min(band_rows, valid_h) + 2 * r
+    map_size = 4 * nc * in_rows * w
+    # The filtered maps start a little past a 4 KiB multiple from the maps: reading and
+    # writing addresses 4 KiB apart stalls the CPU (4K aliasing) and slowed the filter ~30%.
+    gap = 264
+    # The colours' s and d in int16 use a quarter of the float64 values they fill.
+    int_size = -(-2 * len(colours) * in_rows * w // 4)
+    buf = _workspace(2 * map_size + gap + max(in_rows * w, int_size))
+    scratch = buf[2 * map_size + gap :]
+    k = _gaussian_1d()
+    colour_rows = slice(colours.start, colours.stop)
+    ssim_sums = np.zeros(nc)
+    sse = np.zeros(nc)
+    for top in range(0, valid_h, band_rows):
+        n = min(band_rows, valid_h - top)
+        m = n + 2 * r
+        rows = slice(top, top + m)
+        size = 4 * nc * m * w
+        maps = buf[:size].reshape(4, nc, m, w)
+        filt = buf[map_size + gap : map_size + gap + size].reshape(4, nc, m, w)
+        s, d, ss, dd = maps
+        if luma:  # the squares' slots hold the two lumas until s and d exist
+            tmp = scratch[: m * w].reshape(m, w)
+            _luma_rows(a, rows, ss[0], tmp)
+            _luma_rows(b, rows, dd[0], tmp)
+            np.add(ss[0], dd[0], out=s[0])
+            np.subtract(ss[0], dd[0], out=d[0])
+        if colours:  # s and d of uint8 planes are small integers: int16, converted once
+            sd = scratch.view(np.int16)[: 2 * len(colours) * m * w].reshape(2, len(colours), m, w)
+            np.add(a[colour_rows, rows], b[colour_rows, rows], out=sd[0], dtype=np.int16)
+            np.subtract(a[colour_rows, rows], b[colour_rows, rows], out=sd[1], dtype=np.int16)
+            np.copyto(maps[:2, first_colour:], sd)
+        np.multiply(s, s, out=ss)
+        np.multiply(d, d, out=dd)
+        # Each input row's squared difference counted once: the halo rows belong to
+        # the neighbouring bands, except above the first band and below the last.
+        first = r if top > 0 else 0
+        last = n + r if top + n < valid_h else m
+        sse += dd[:, first:last].reshape(nc, -1).sum(axis=1)
+        # All maps are filtered as one tall image: rows near a map's edge mix with the
+        # next map, but those are exactly the halo rows that the crop below drops.
+        cv2.sepFilter2D(maps.reshape(-1, w), cv2.CV_64F, k, k, dst=filt.reshape(-1, w), borderType=cv2.BORDER_REFLECT)
+        # The formula runs on whole rows, whose memory is contiguous (numpy is much faster
+        # there than on the cropped rows); the last step keeps the valid columns only.
+        mu_s, mu_d, e_ss, e_dd = filt[:, :, r : r + n]
+        # The maps are no longer needed: their memory holds the temporaries.
+        p, q, num, den = buf[: 4 * nc * n * w].reshape(4, nc, n, w)
+        np.multiply(mu_s, mu_s, out=num)
+        np.multiply(mu_d, mu_d, out=den)
+        np.subtract(num, den, out=p)
+        np.add(num, den, out=q)
+        np.subtract(e_ss, e_dd, out=num)
+        num -= p
+        num += 2.0 * _SSIM_C2
+        p += 2.0 * _SSIM_C1
+        num *= p
+        np.add(e_ss, e_dd, out=den)
+        den -= q
+        den += 2.0 * _SSIM_C2
+        q += 2.0 * _SSIM_C1
+        den *= q
+        ssim_map = filt[0].reshape(-1)[: nc * n * valid_w].reshape(nc, n, valid_w)  # mu_s is used up
+        np.divide(num[..., r : w - r], den[..., r : w - r], out=ssim_map)
+        # Whole chunks are summed pairwise, then added in order with the rest.
+        whole = n // chunk_rows * chunk_rows
+        parts = [ssim_sums[:, None]]
+        if whole:
+            parts.append(np.add.reduce(ssim_map[:, :whole].reshape(nc, -1, chunk_rows * valid_w), axis=2))
+        if whole < n:
+            parts.append(np.add.reduce(ssim_map[:, whole:].reshape(nc, -1), axis=1)[:, None])
+        ssim_sums = np.add.accumulate(np.concatenate(parts, axis=1), axis=1)[:, -1]
+    return [(float(total) / (valid_h * valid_w), float(err)) for total, err in zip(ssim_sums, sse)]
 
 
 def _ssim_torch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -174,14 +271,6 @@ def _psnr_from_mse(mse: float) -> float:
     if mse == 0.0:
         return float("inf")
     return 20.0 * math.log10(255.0 / math.sqrt(mse))
-
-
-def _mse_numpy(a: np.ndarray, b: np.ndarray) -> float:
-    # Integer squared differences summed in int64 are exact, so this equals the official
-    # float64 np.mean((a - b) ** 2) bit for bit (every partial sum is an exact integer).
-    diff = a.astype(np.int32) - b
-    diff *= diff
-    return float(diff.sum(dtype=np.int64)) / diff.size
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -216,27 +305,154 @@ def _check_pair(sr: torch.Tensor, hr: torch.Tensor, border: int) -> None:
         raise ValueError(f"image_quality: border {border} leaves nothing of a {sr.shape[1]}x{sr.shape[2]} image")
 
 
-def _y_quality_numpy(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(MSE, SSIM) of the Y channels of two uint8 (3, H, W) arrays."""
-    ya, yb = _y_numpy(a), _y_numpy(b)  # Y is per pixel, so cropping first changes nothing
-    return _mse_numpy(ya, yb), _ssim_numpy(ya, yb)
+# ---- the compiled kernel (used when numba is installed) ----------------------------------
+#
+# OpenCV + numpy above make ~25 passes over memory per channel; this kernel makes one. It
+# walks down the rows, keeps the last 11 row-filtered rows of the four maps in a ring, and
+# filters them down the columns, so everything it touches stays in the L2 cache. The
+# arithmetic is that of the OpenCV path except for rounding order: OpenCV's row filter
+# uses fused multiply-adds (on CPUs that have them) and the SSIM map is summed per column
+# here, so the two paths differ by ~1e-16 in SSIM (PSNR is exact in both).
 
 
-def _quality_numpy(sr: np.ndarray, hr: np.ndarray, border: int) -> dict[str, float]:
+def _ssim_sse_kernel(a: np.ndarray, b: np.ndarray, channel: int, g: np.ndarray) -> tuple[float, float]:
+    """(sum of the SSIM map over the valid region, sum of squared differences) of one channel.
+
+    ``a`` and ``b`` are uint8 (3, H, W) arrays of any strides; ``channel`` is 0, 1, 2 for
+    R, G, B or _LUMA for the rounded Y. Plain Python that numba compiles; it also runs
+    uncompiled (slowly), which the tests use to check it without numba.
+    """
+    h, w = a.shape[1], a.shape[2]
+    valid_w = w - 10
+    ring = np.empty((4, 11, valid_w))  # row-filtered s, d, s^2, d^2 of the last 11 rows
+    maps = np.empty((4, w))
+    mu = np.empty((4, valid_w))
+    ssim_cols = np.zeros(valid_w)
+    g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10 = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10]
+    sse = 0.0
+    for i in range(h):
+        for j in range(w):
+            if channel == _LUMA:  # as _y_numpy: float64, same operation order, rounded
+                x = _Y_WEIGHTS[0] * np.float64(a[0, i, j])
+                x += _Y_WEIGHTS[1] * np.float64(a[1, i, j])
+                x += _Y_WEIGHTS[2] * np.float64(a[2, i, j])
+                x = np.rint(x / 255.0 + 16.0)
+                y = _Y_WEIGHTS[0] * np.float64(b[0, i, j])
+                y += _Y_WEIGHTS[1] * np.float64(b[1, i, j])
+                y += _Y_WEIGHTS[2] * np.float64(b[2, i, j])
+                y = np.rint(y / 255.0 + 16.0)
+            else:
+                x = np.float64(a[channel, i, j])
+                y = np.float64(b[channel, i, j])
+            s = x + y
+            d = x - y
+            maps[0, j] = s
+            maps[1, j] = d
+            maps[2, j] = s * s
+            maps[3, j] = d * d
+            sse += d * d
+        slot = i % 11
+        for m in range(4):
+            src = maps[m]
+            dst = ring[m, slot]
+            for j in range(valid_w):
+                dst[j] = (
+                    g0 * src[j] + g1 * src[j + 1] + g2 * src[j + 2] + g3 * src[j + 3] + g4 * src[j + 4] + g5 * src[j + 5]
+                    + g6 * src[j + 6] + g7 * src[j + 7] + g8 * src[j + 8] + g9 * src[j + 9] + g10 * src[j + 10]
+                )
+        if i < 10:
+            continue
+        top = i - 10  # the ring now holds rows top .. i; filter them down to row top + 5
+        for m in range(4):
+            r = ring[m]
+            r0, r1, r2, r3, r4 = r[top % 11], r[(top + 1) % 11], r[(top + 2) % 11], r[(top + 3) % 11], r[(top + 4) % 11]
+            r5, r6, r7, r8, r9, r10 = r[(top + 5) % 11], r[(top + 6) % 11], r[(top + 7) % 11], r[(top + 8) % 11], r[(top + 9) % 11], r[i % 11]
+            out = mu[m]
+            for j in range(valid_w):
+                out[j] = (
+                    g5 * r5[j] + g6 * (r6[j] + r4[j]) + g7 * (r7[j] + r3[j]) + g8 * (r8[j] + r2[j])
+                    + g9 * (r9[j] + r1[j]) + g10 * (r10[j] + r0[j])
+                )
+        mu_s, mu_d, e_ss, e_dd = mu[0], mu[1], mu[2], mu[3]
+        for j in range(valid_w):  # the formula of _ssim_and_sse, in its order
+            ms2 = mu_s[j] * mu_s[j]
+            md2 = mu_d[j] * mu_d[j]
+            p = ms2 - md2
+            q = ms2 + md2
+            num = (e_ss[j] - e_dd[j] - p + 2.0 * _SSIM_C2) * (p + 2.0 * _SSIM_C1)
+            den = (e_ss[j] + e_dd[j] - q + 2.0 * _SSIM_C2) * (q + 2.0 * _SSIM_C1)
+            ssim_cols[j] += num / den
+    total = 0.0
+    for j in range(valid_w):
+        total += ssim_cols[j]
+    return total, sse
+
+
+@lru_cache(maxsize=None)
+def _compiled_kernel() -> Callable[[np.ndarray, np.ndarray, int, np.ndarray], tuple[float, float]] | None:
+    """_ssim_sse_kernel compiled by numba (once per process; cached on disk), or None without numba."""
+    if os.environ.get("NTIRE_BENCH_NO_NUMBA"):
+        return None
+    try:
+        import numba
+    except ImportError:
+        return None
+    # nogil: threads measuring different images run in parallel. error_model="numpy": a
+    # division does not check for zero, so the loops vectorise (den is never 0 anyway).
+    # cache: the ~1.5 s compilation is paid once per installation, not once per process.
+    try:
+        return numba.njit(nogil=True, cache=True, error_model="numpy")(_ssim_sse_kernel)
+    except RuntimeError:  # no writable cache directory: compile in each process instead
+        return numba.njit(nogil=True, error_model="numpy")(_ssim_sse_kernel)
+
+
+def _kernel_channels(a: np.ndarray, b: np.ndarray, channels: Sequence[int]) -> list[tuple[float, float]]:
+    """(SSIM, sum of squared differences) per channel (0-2 or _LUMA) with the compiled kernel."""
+    h, w = a.shape[1:]
+    _check_ssim_size(h, w)
+    kernel = _compiled_kernel()
+    g = np.ascontiguousarray(_gaussian_1d()[:, 0])
+    out = []
+    for c in channels:
+        total, sse = kernel(a, b, c, g)
+        out.append((total / ((h - 10) * (w - 10)), sse))
+    return out
+
+
+def _planes(img: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """The crop of a uint8 (3, H, W) array with contiguous rows in each plane, copied only if needed."""
+    crop = img[:, rows, cols]
+    # Typically a (3, H, W) view of an (H, W, 3) image, as decoded: one transposing copy.
+    return crop if crop.strides[2] == 1 else np.ascontiguousarray(crop)
+
+
+def _quality_cpu(sr: np.ndarray, hr: np.ndarray, border: int, compiled: bool, parallel: bool = True) -> dict[str, float]:
+    """Metrics of two uint8 (3, H, W) arrays (any strides), with the compiled kernel or OpenCV + numpy.
+
+    With ``parallel`` the channels are split in two halves that run on the pool; the
+    results do not depend on it.
+    """
     h, w = sr.shape[1:]
     rows, cols = slice(border, h - border), slice(border, w - border)
-    a = np.ascontiguousarray(sr[:, rows, cols])
-    b = np.ascontiguousarray(hr[:, rows, cols])
-    pool = _pool()
-    y_job = pool.submit(_y_quality_numpy, a, b)  # the longest job first
-    ssims = list(pool.map(_ssim_numpy, a, b))  # one job per RGB channel
-    mse = _mse_numpy(a, b)
-    mse_y, ssim_y = y_job.result()
+    if compiled:
+        a, b = sr[:, rows, cols], hr[:, rows, cols]
+        halves = [(a, b, (_LUMA, 0)), (a, b, (1, 2))]
+        measure = _kernel_channels
+    else:
+        a, b = _planes(sr, rows, cols), _planes(hr, rows, cols)
+        halves = [(a, b, range(0, 1), True), (a, b, range(1, 3), False)]  # Y costs most: it goes with one colour
+        measure = _ssim_and_sse
+    if parallel:
+        jobs = [_pool().submit(measure, *half) for half in halves]
+        (y, red), (green, blue) = (job.result() for job in jobs)
+    else:
+        (y, red), (green, blue) = (measure(*half) for half in halves)
+    pixels = (h - 2 * border) * (w - 2 * border)
     return {
-        "psnr": _psnr_from_mse(mse),
-        "psnr_y": _psnr_from_mse(mse_y),
-        "ssim": float(np.mean(ssims)),
-        "ssim_y": ssim_y,
+        "psnr": _psnr_from_mse((red[1] + green[1] + blue[1]) / (3 * pixels)),
+        "psnr_y": _psnr_from_mse(y[1] / pixels),
+        "ssim": float(np.mean([red[0], green[0], blue[0]])),
+        "ssim_y": y[0],
     }
 
 
@@ -264,13 +480,23 @@ def image_quality(sr: torch.Tensor, hr: torch.Tensor, border: int) -> dict[str, 
     return _image_quality(sr, hr, border)
 
 
-def _image_quality(sr: torch.Tensor, hr: torch.Tensor, border: int, backend: str = "auto") -> dict[str, float]:
+def _image_quality(
+    sr: torch.Tensor, hr: torch.Tensor, border: int, backend: str = "auto", parallel: bool = True
+) -> dict[str, float]:
+    """image_quality with a chosen backend: "numba" (compiled kernel), "numpy" (OpenCV + numpy), "torch".
+
+    "auto" takes the compiled kernel on CPU when numba is installed, else OpenCV + numpy:
+    torch's float64 conv2d on CPU is ~50x slower than OpenCV's separable filter, and its
+    OpenMP element-wise ops stall when the cores are shared. Elsewhere (CUDA) it takes
+    torch. All are float64 and agree to ~1e-12.
+    """
     _check_pair(sr, hr, border)
-    # On CPU, numpy + OpenCV: torch's float64 conv2d there is ~50x slower than cv2's
-    # separable filter, and its OpenMP element-wise ops stall when the cores are shared.
-    # Elsewhere (CUDA), plain torch. Both are float64 and agree to ~1e-12.
-    if backend == "numpy" or (backend == "auto" and sr.device.type == "cpu"):
-        return _quality_numpy(sr.cpu().numpy(), hr.cpu().numpy(), border)
+    if backend == "auto":
+        backend = ("numba" if _compiled_kernel() is not None else "numpy") if sr.device.type == "cpu" else "torch"
+    if backend == "numba" and _compiled_kernel() is None:
+        raise ValueError("image_quality: the numba backend needs the numba package; pip install numba")
+    if backend in ("numba", "numpy"):
+        return _quality_cpu(sr.cpu().numpy(), hr.cpu().numpy(), border, backend == "numba", parallel)
     return _quality_torch(sr, hr, border)
 
 
@@ -280,3 +506,56 @@ def mean_quality(results: Iterable[Mapping[str, float]]) -> dict[str, float]:
     if not rows:
         raise ValueError("mean_quality: no per-image results to average")
     return {k: float(np.mean([r[k] for r in rows])) for k in METRIC_KEYS if all(k in r for r in rows)}
+
+
+def _score_pair(sr_path: Path, hr_path: Path, border: int) -> dict[str, float] | Exception:
+    """Decode one (SR, HR) file pair and measure it; a problem with the pair is returned, not raised."""
+    try:
+        sr, hr = read_image(sr_path), read_image(hr_path)
+    except ImageError as exc:
+        return exc
+    if sr.shape != hr.shape:
+        return ImageError(
+            f"{sr_path} is {sr.shape[0]}x{sr.shape[1]} but {hr_path} is {hr.shape[0]}x{hr.shape[1]}; "
+            f"the SR image must have the size of its HR image"
+        )
+    try:
+        # Each pair is measured on one thread: the parallelism is across pairs.
+        return _image_quality(torch.from_numpy(sr).permute(2, 0, 1), torch.from_numpy(hr).permute(2, 0, 1), border, parallel=False)
+    except ValueError as exc:
+        return ValueError(f"{sr_path} vs {hr_path}: {exc}")
+
+
+def score_files(
+    pairs: Sequence[tuple[Path, Path]],
+    border: int,
+    workers: int | None = None,
+    on_result: Callable[[int, dict[str, float] | Exception], None] | None = None,
+) -> list[dict[str, float] | Exception]:
+    """``image_quality`` of each (SR file, HR file) pair, decoding some pairs while measuring others.
+
+    Files are read with ``read_image``; SR and HR must already have the same size. Results
+    come back in input order; a pair that cannot be scored (unreadable or corrupt file,
+    sizes that differ, an image too small for ``border``) gets an ``ImageError`` or
+    ``ValueError`` with a one-line reason in its place instead of raising. ``workers``
+    threads (default: one more than the CPUs, up to 4) each decode and measure whole pairs;
+    ``on_result(index, result)`` is called in input order as results become available.
+    """
+    if border < 0:
+        raise ValueError(f"score_files: border must be >= 0, got {border}")
+    if workers is None:
+        workers = min(4, (os.cpu_count() or 1) + 1)
+    if workers < 1:
+        raise ValueError(f"score_files: workers must be >= 1, got {workers}")
+    results: list[dict[str, float] | Exception] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score_files") as pool:
+        jobs = [pool.submit(_score_pair, Path(sr), Path(hr), border) for sr, hr in pairs]
+        try:
+            for index, job in enumerate(jobs):
+                results.append(job.result())
+                if on_result is not None:
+                    on_result(index, results[-1])
+        finally:
+            for job in jobs:  # an exception in on_result must not leave the set being scored
+                job.cancel()
+    return results
