@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from ntire_bench.cli import main
 from ntire_bench.scoring import LEADERBOARD_COLUMNS
-from test_scoring import DEVICE, T, V, make_result, rlfn, write_results
+from factory import DEVICE, T, V, make_result, rlfn, write_results
 
 
 @pytest.fixture
