@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -29,14 +30,32 @@ def _parse_size(value: str) -> tuple[int, int]:
     return height, width
 
 
-def _discover(locations, names=()):
-    from .plugins import PluginError, discover, select
+def _discover(locations, names=(), hidden=(), sandbox="auto"):
+    from .discovery import discover, select
+    from .plugins import PluginError
 
     try:
-        entries = discover(locations)
+        entries = discover(locations, hidden=hidden, sandbox=sandbox)
         return select(entries, names) if names else entries
     except PluginError as exc:
         raise DataError(str(exc)) from exc
+
+
+def _hidden_from_specs(specs, out_dir: Path) -> list[Path]:
+    """Dataset HR directories (and roots) and the results directory: never visible to submission code."""
+    from .data import DatasetError
+
+    hidden = {out_dir.resolve()}
+    for spec in specs:
+        try:
+            hr = spec.hr_path()
+        except DatasetError:
+            continue
+        hidden.add(hr)
+        lr = spec.lr_path()
+        if lr is not None and lr.parent == hr.parent:
+            hidden.add(hr.parent)
+    return sorted(hidden)
 
 
 def _measure_options(fn):
@@ -45,12 +64,21 @@ def _measure_options(fn):
         click.option("--model-zoo", "model_zoo", multiple=True, type=click.Path(file_okay=False, path_type=Path),
                      help="Directory searched for checkpoints (repeatable); also $NTIRE_BENCH_MODEL_ZOO."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--timing", type=click.Choice(["adaptive", "fixed"]), default="adaptive", show_default=True,
+                     help="adaptive: sample each image until its median is known to --target; fixed: exactly "
+                          "--warmup and --repeats."),
+        click.option("--target", type=click.FloatRange(min=1e-4, max=0.5), default=None,
+                     help="Adaptive: relative half-width of the median's 95%% interval [default: 0.005 on CUDA, "
+                          "0.01 on CPU]."),
+        click.option("--rigorous", is_flag=True, help="Preset: adaptive to ±0.25%%, caps doubled, --runs 5."),
+        click.option("--fast", is_flag=True, help="Preset: fixed, 1 warm-up and 3 repeats (a quick look, not a ranking)."),
         click.option("--warmup", type=click.IntRange(min=0), default=None,
-                     help="Untimed passes per image before timing [default: 5 on CUDA, 2 on CPU]."),
+                     help="Untimed passes per image (adaptive: the cap) [default: 5 on CUDA, 2 on CPU]."),
         click.option("--repeats", type=click.IntRange(min=1), default=None,
-                     help="Timed passes per image [default: 20 on CUDA, 10 on CPU]."),
-        click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Whole timing passes, each in a fresh process; their spread is reported."),
+                     help="Timed passes per image (adaptive: the cap) [default: 20 on CUDA, 10 on CPU]."),
+        click.option("--runs", type=click.IntRange(min=1), default=None,
+                     help="Whole timing passes, each in a fresh process; their spread is reported "
+                          "[default: the edition's, else 1]."),
         click.option("--threads", type=click.IntRange(min=1), default=None,
                      help="Host threads for each submission [default: all cores but one on CPU, "
                           "torch's choice on CUDA]."),
@@ -58,10 +86,13 @@ def _measure_options(fn):
                      help="Wall-clock limit per submission, in seconds."),
         click.option("--memory-limit", "memory_gb", type=click.FloatRange(min=0.5), default=None,
                      help="Address-space cap per submission in GiB (CPU runs) [default: 75% of RAM]."),
+        click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "landlock", "none"]), default="auto",
+                     show_default=True, help="How submission processes are confined (docs/isolation.md)."),
         click.option("--no-isolation", is_flag=True,
-                     help="Run submissions in this process (trusted code only: no timeout, no memory cap)."),
+                     help="Run submissions in this process (trusted code only: no sandbox, timeout or memory cap)."),
         click.option("--cudnn-benchmark", is_flag=True,
                      help="Let cuDNN autotune per input shape (off by default for run-to-run stability)."),
+        click.option("--seed", type=int, default=None, help="Seed of the timing noise and probes [default: fresh]."),
         click.option("--no-progress", is_flag=True, help="Hide progress bars."),
     ]
     for option in reversed(options):
@@ -69,18 +100,38 @@ def _measure_options(fn):
     return fn
 
 
-def _run_config(out_dir: Path, model_zoo, device, warmup, repeats, runs, threads, timeout_s, memory_gb,
-                no_isolation, cudnn_benchmark, no_progress, force=False):
+def _run_config(out_dir: Path, options: dict, force: bool = False, default_runs: int = 1):
     from .runner import RunConfig
 
+    timing, target, warmup, repeats = options["timing"], options["target"], options["warmup"], options["repeats"]
+    runs = options["runs"]
+    if options["rigorous"] and options["fast"]:
+        raise click.UsageError("pass --rigorous or --fast, not both")
+    if options["rigorous"]:
+        timing, target = "adaptive", target or 0.0025
+        warmup, repeats = warmup or 10, repeats or 40
+        runs = runs or 5
+    if options["fast"]:
+        timing, warmup, repeats = "fixed", 1 if warmup is None else warmup, 3 if repeats is None else repeats
     config = RunConfig(
-        out_dir=out_dir, device=device, model_zoo=tuple(model_zoo), warmup=warmup, repeats=repeats, runs=runs,
-        threads=threads, timeout_s=timeout_s, isolate=not no_isolation, force=force,
-        cudnn_benchmark=cudnn_benchmark, progress=not no_progress, log=lambda m: click.echo(m, err=True),
+        out_dir=out_dir, device=options["device"], model_zoo=tuple(options["model_zoo"]), warmup=warmup,
+        repeats=repeats, runs=runs or default_runs, threads=options["threads"], timing=timing, target=target,
+        timeout_s=options["timeout_s"], isolate=not options["no_isolation"], sandbox=options["sandbox"],
+        force=force, cudnn_benchmark=options["cudnn_benchmark"], seed=options["seed"],
+        progress=not options["no_progress"], log=lambda m: click.echo(m, err=True),
     )
-    if memory_gb is not None:
-        config.memory_limit_bytes = int(memory_gb * 2**30)
+    if options["memory_gb"] is not None:
+        config.memory_limit_bytes = int(options["memory_gb"] * 2**30)
     return config
+
+
+def _edition_or_error(name):
+    from .editions import EditionError, load_edition
+
+    try:
+        return load_edition(name)
+    except EditionError as exc:
+        raise DataError(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -103,13 +154,14 @@ def main() -> None:
               show_default=True, help="Where the per-submission results JSON files go.")
 @click.option("--leaderboard", "leaderboard_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("leaderboard"), show_default=True, help="Where the leaderboard is written.")
-@click.option("--baseline", default="rlfn", show_default=True, help="Submission that normalises the scores.")
+@click.option("--edition", default=None, metavar="NAME|FILE.yaml",
+              help="Scoring edition for the leaderboard (and its --runs default) [default: default].")
+@click.option("--baseline", default=None, help="Submission that normalises the scores [default: the edition's].")
 @click.option("--force", is_flag=True, help="Re-measure even what the results directory already holds.")
 @_measure_options
-def run_command(submissions, names, dataset_names, datasets_file, out_dir, leaderboard_dir, baseline, force,
-                model_zoo, device, warmup, repeats, runs, threads, timeout_s, memory_gb, no_isolation,
-                cudnn_benchmark, no_progress):
-    """Evaluate SUBMISSIONS (directories or plugin files) and write results and a leaderboard.
+def run_command(submissions, names, dataset_names, datasets_file, out_dir, leaderboard_dir, edition, baseline, force,
+                **options):
+    """Evaluate SUBMISSIONS (directories, plugin files or team declarations) and write results and a leaderboard.
 
     Quality, runtime and complexity are stored per submission in --out; a re-run skips
     what is already measured with the same code, weights, data and settings.
@@ -119,41 +171,44 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
     from .images import ImageError
     from .runner import prepare_datasets, run_benchmark
 
+    chosen_edition = _edition_or_error(edition)
     if datasets_file is None and DEFAULT_DATASETS_FILE.is_file():
         datasets_file = DEFAULT_DATASETS_FILE
-    config = _run_config(out_dir, model_zoo, device, warmup, repeats, runs, threads, timeout_s, memory_gb,
-                         no_isolation, cudnn_benchmark, no_progress, force)
+    config = _run_config(out_dir, options, force, default_runs=chosen_edition.runs)
     try:
-        resolve_device(device)
+        resolve_device(options["device"])
         specs = load_dataset_specs(datasets_file)
         chosen = dataset_names or ("demo",)
         unknown = [n for n in chosen if n not in specs]
         if unknown:
-            import difflib
-
             close = difflib.get_close_matches(unknown[0], list(specs), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(specs))}"
             raise DataError(f"unknown dataset {unknown[0]!r} (datasets file: {datasets_file or 'none'}); {hint}")
-        entries = _discover(submissions, names)
-        datasets = prepare_datasets([specs[n] for n in chosen], progress=not no_progress)
+        hidden = _hidden_from_specs(specs.values(), out_dir)
+        entries = _discover(submissions, names, hidden, options["sandbox"])
+        datasets = prepare_datasets([specs[n] for n in chosen], progress=not options["no_progress"])
         records = run_benchmark(entries, datasets, config)
     except (DatasetError, ImageError, ValueError) as exc:
         raise DataError(str(exc)) from exc
     for record in records:
-        status = record["status"] if not record.get("error") or record["status"] == "ok" else (
-            f"{record['status']} ({record['error']})")
-        click.echo(f"{record['submission']}: {status}", err=True)
-    _print_leaderboard(out_dir, baseline, leaderboard_dir)
+        status = record.status if not record.error or record.status == "ok" else f"{record.status} ({record.error})"
+        click.echo(f"{record.submission}: {status}", err=True)
+    _print_leaderboard(out_dir, chosen_edition, baseline, leaderboard_dir)
 
 
-def _print_leaderboard(results_dir: Path, baseline: str, leaderboard_dir: Path) -> None:
+def _print_leaderboard(results_dir: Path, edition, baseline: str | None, leaderboard_dir: Path) -> None:
     """Rank everything in the results directory, as `score` would: earlier runs' results count too."""
-    from . import report, scoring
-    from .results import ResultsError, load_results
+    from . import report
+    from .editions import EditionError
+    from .scoring import ScoringError, score_results
+    from .store import ResultsError, ResultsStore
 
     try:
-        board = scoring.score_results(load_results(results_dir), edition="default", baseline=baseline)
-    except (scoring.ScoringError, ResultsError) as exc:
+        loaded = ResultsStore(results_dir).load_all()
+        for problem in loaded.problems:
+            click.echo(f"warning: {problem.line()} (left in place; not ranked)", err=True)
+        board = score_results(loaded.results, edition=edition, baseline=baseline, source=str(results_dir))
+    except (ScoringError, ResultsError, EditionError) as exc:
         click.echo(f"leaderboard not written: {exc}", err=True)
         return
     paths = report.write_leaderboard(board, leaderboard_dir)
@@ -165,31 +220,43 @@ def _print_leaderboard(results_dir: Path, baseline: str, leaderboard_dir: Path) 
 @click.argument("locations", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--model-zoo", "model_zoo", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory searched for checkpoints (repeatable); also $NTIRE_BENCH_MODEL_ZOO.")
-def list_command(locations, model_zoo):
+@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "landlock", "none"]), default="auto",
+              show_default=True, help="How plugins that must be imported to be read are confined.")
+def list_command(locations, model_zoo, sandbox):
     """Show every submission found in LOCATIONS [default: submissions/] with its status.
 
-    Exits 1 when any plugin is broken, so it can guard a submission in CI.
+    Declarations are read without running plugin code where they are literal; others are
+    imported in a sandboxed worker. Exits 1 when any plugin is broken, so it can guard CI.
     """
     from .plugins import model_zoo_dirs, resolve_checkpoint
 
-    entries = _discover(locations or (Path("submissions"),))
+    entries = _discover(locations or (Path("submissions"),), sandbox=sandbox)
     zoo = model_zoo_dirs(model_zoo)
     rows = []
     for entry in entries:
-        sub = entry.submission
-        if sub is None:
+        info = entry.info
+        if info is None:
             rows.append((entry.name, "-", "broken", "-", "-", entry.error or ""))
             continue
-        if not sub.requires_weights:
+        base = Path(info.code_root) if info.kind == "ntire-team" and info.code_root else None
+        if not info.requires_weights:
             weights = "not needed"
         else:
-            weights = "found" if resolve_checkpoint(sub, zoo) else f"missing ({sub.checkpoint})"
-        extras = [f"range 0..{sub.data_range:g}", f"x{sub.scale}"]
-        if sub.pad_to_multiple > 1:
-            extras.append(f"pad to {sub.pad_to_multiple}")
-        if sub.reference:
+            weights = "found" if resolve_checkpoint(info.checkpoint, zoo, base) else f"missing ({info.checkpoint})"
+        extras = [f"range 0..{info.data_range:g}", f"x{info.scale}"]
+        if info.pad_to_multiple > 1:
+            extras.append(f"pad to {info.pad_to_multiple}")
+        if info.custom_forward:
+            extras.append("own forward")
+        if info.deploy:
+            extras.append(f"deploy {'+'.join(info.deploy)}")
+        if not info.strict:
+            extras.append("strict=False")
+        if info.trust_pickle:
+            extras.append("trust_pickle")
+        if info.reference:
             extras.append("reference")
-        rows.append((sub.name, sub.team, "ok", weights, ", ".join(extras), sub.description))
+        rows.append((info.name, info.team, "ok", weights, ", ".join(extras), info.description))
     header = ("submission", "team", "status", "weights", "input", "description")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header) - 1)]
     for row in [header] + rows:
@@ -197,6 +264,39 @@ def list_command(locations, model_zoo):
         click.echo("  ".join(cells).rstrip())
     if any(not e.ok for e in entries):
         sys.exit(1)
+
+
+@main.command("import-ntire")
+@click.argument("checkout", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for the declarations (one .yaml per select_model branch) and IMPORT.md.")
+@click.option("--overwrite", is_flag=True, help="Replace declarations you have edited since the last import.")
+def import_ntire_command(checkout, out_dir, overwrite):
+    """Turn an official NTIRE ESR checkout (test_demo.py, models/, model_zoo/) into submission declarations.
+
+    Never runs the checkout's code: select_model() is read as source. Each branch becomes one
+    reviewable YAML that points at the team's files in CHECKOUT; then run
+    `ntire-bench run OUT --dataset NAME`.
+    """
+    from .ntire_declaration import DeclarationError
+    from .ntire_import import import_checkout
+
+    try:
+        report = import_checkout(checkout, out_dir, overwrite=overwrite)
+    except DeclarationError as exc:
+        raise DataError(str(exc)) from None
+    modes: dict[str, int] = {}
+    for declaration in report.declarations:
+        key = "error" if declaration.error else declaration.build
+        modes[key] = modes.get(key, 0) + 1
+        note = f" ({declaration.error})" if declaration.error else ""
+        click.echo(f"{declaration.team_id:>4}  {declaration.name:<28} {declaration.build}{note}")
+    for _, reason in report.skipped:
+        click.echo(f"   -  not imported: {reason}")
+    for path in report.kept:
+        click.echo(f"kept {path} (edited; pass --overwrite to replace it)", err=True)
+    summary = ", ".join(f"{n} {mode}" for mode, n in sorted(modes.items()))
+    click.echo(f"{len(report.declarations)} declarations in {out_dir} ({summary}); see {report.summary}", err=True)
 
 
 @main.command("bench")
@@ -207,27 +307,28 @@ def list_command(locations, model_zoo):
 @click.option("--count", type=click.IntRange(min=1), default=4, show_default=True, help="Number of random inputs.")
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Time real LR images from this directory instead of random inputs.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the full measurement to this JSON file.")
 @_measure_options
-def bench_command(submission, locations, size, count, images, seed, json_out, model_zoo, device, warmup, repeats,
-                  runs, threads, timeout_s, memory_gb, no_isolation, cudnn_benchmark, no_progress):
-    """Time SUBMISSION (a name or a plugin file) alone: no dataset, no metrics, weights optional."""
+def bench_command(submission, locations, size, count, images, json_out, **options):
+    """Time SUBMISSION (a name, a plugin file or a declaration) alone: no dataset, no metrics, weights optional."""
+    import dataclasses
+
     import numpy as np
 
     from .images import ImageError, read_image
+    from .plugins import YAML_SUFFIXES
+    from .protocol import WorkerFailure
     from .runner import bench_submission
-    from .worker import WorkerFailure
 
     path = Path(submission)
-    if path.suffix == ".py" or path.is_dir():
-        entries = _discover([path])
+    if path.suffix in (".py", *YAML_SUFFIXES) or path.is_dir():
+        entries = _discover([path], sandbox=options["sandbox"])
         if len(entries) != 1:
             raise DataError(f"{path}: declares {len(entries)} submissions; name one with --submissions {path} NAME")
         entry = entries[0]
     else:
-        entry = _discover(locations or (Path("submissions"),), [submission])[0]
+        entry = _discover(locations or (Path("submissions"),), [submission], sandbox=options["sandbox"])[0]
     if images is not None:
         from .data import IMAGE_SUFFIXES
 
@@ -240,10 +341,9 @@ def bench_command(submission, locations, size, count, images, seed, json_out, mo
             raise DataError(str(exc)) from exc
     else:
         height, width = _parse_size(size)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(options["seed"] or 0)
         inputs = [rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8) for _ in range(count)]
-    config = _run_config(Path("."), model_zoo, device, warmup, repeats, runs, threads, timeout_s, memory_gb,
-                         no_isolation, cudnn_benchmark, no_progress)
+    config = _run_config(Path("."), options)
     try:
         result = bench_submission(entry, inputs, config)
     except WorkerFailure as exc:
@@ -251,22 +351,23 @@ def bench_command(submission, locations, size, count, images, seed, json_out, mo
         sys.exit(1)
     except ValueError as exc:
         raise DataError(str(exc)) from exc
-    rt = result["runtime_ms"]
-    env = result["environment"]
-    click.echo(f"{result['submission']} on {env['device_name']} ({env['device']}, {env['threads']} threads), "
-               f"{len(inputs)} inputs, warmup {result['settings']['warmup']}, repeats {result['settings']['repeats']}")
-    click.echo(f"  runtime: mean of per-input medians {rt['mean']:.3f} ms, median {rt['median']:.3f} ms, "
-               f"min {rt['min']:.3f} ms")
-    if len(rt["runs"]) > 1:
-        flag = "  UNSTABLE" if rt["unstable"] else ""
-        runs_text = ", ".join(f"{v:.3f}" for v in rt["runs"])
-        click.echo(f"  passes: {runs_text} ms; between-pass CV {rt['run_cv']:.2%}{flag}")
+    rt, env, settings = result["runtime_ms"], result["environment"], result["settings"]
+    click.echo(f"{result['submission']} on {env.device_name} ({env.device}, {settings.threads or 'default'} threads), "
+               f"{len(inputs)} inputs, {settings.timing} timing (warm-up cap {settings.warmup}, repeats cap "
+               f"{settings.repeats})")
+    interval = f" [{rt.ci_low:.3f}, {rt.ci_high:.3f}]" if rt.ci_low is not None else ""
+    click.echo(f"  runtime: mean of per-input medians {rt.mean:.3f} ms{interval}, median {rt.median:.3f} ms, "
+               f"min {rt.min:.3f} ms")
+    if len(rt.runs) > 1:
+        flag = "  UNSTABLE" if rt.unstable else ""
+        click.echo(f"  passes: {', '.join(f'{v:.3f}' for v in rt.runs)} ms; between-pass CV {rt.run_cv:.2%}{flag}")
     if json_out:
-        json_out.write_text(json.dumps(result, indent=1))
+        payload = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in result.items()}
+        json_out.write_text(json.dumps(payload, indent=1, default=str))
 
 
 def _threshold_overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
-    from .scoring import parse_threshold
+    from .editions import parse_threshold
 
     overrides = {}
     for text in values:
@@ -283,7 +384,8 @@ def _edition_options(fn):
     fn = click.option("--threshold", "thresholds", multiple=True, metavar="DATASET=DB", callback=_threshold_overrides,
                       help="PSNR threshold (RGB, dB) that adds to or replaces the edition's (repeatable).")(fn)
     return click.option("--edition", default=None, metavar="NAME|FILE.yaml",
-                        help="Preset (default, ntire2024, ntire2025) or an edition YAML file [default: default].")(fn)
+                        help="Preset (default, ntire2024, ntire2025, ntire2026) or an edition YAML file "
+                             "[default: default].")(fn)
 
 
 @main.command("score")
@@ -301,23 +403,27 @@ def score_command(results_dir, metrics_csv, baseline, edition, thresholds, out_d
 
     Score = w_rt*exp(2*runtime/runtime_b) + w_flops*exp(2*FLOPs/FLOPs_b) + w_params*exp(2*params/params_b),
     lower is better; the baseline scores 7.389. Exits 2 on usage or data errors
-    (missing baseline, mixed devices, bad CSV). See docs/scoring.md.
+    (missing or failed baseline, mixed devices or settings, bad CSV). See docs/scoring.md.
     """
-    from . import report, scoring
+    from . import report
+    from .editions import EditionError
+    from .published import PublishedTableError, load_metrics_csv
+    from .scoring import ScoringError, score_results
+    from .store import ResultsError, ResultsStore
 
     if results_dir is not None and metrics_csv is not None:
         raise click.UsageError("pass either --results DIR or --metrics FILE.csv, not both")
     try:
         if metrics_csv is not None:
-            results, notes, source = scoring.load_metrics_csv(metrics_csv), [], str(metrics_csv)
+            results, source = load_metrics_csv(metrics_csv), str(metrics_csv)
         else:
             source = str(results_dir or Path("results"))
-            results, notes = scoring.read_results(source)
-        for note in notes:
-            click.echo(f"warning: {note}", err=True)
-        board = scoring.score_results(results, edition=edition, baseline=baseline, thresholds=thresholds,
-                                      source=source)
-    except scoring.ScoringError as exc:
+            loaded = ResultsStore(source).load_all()
+            for problem in loaded.problems:
+                click.echo(f"warning: {problem.line()} (left in place; not ranked)", err=True)
+            results = loaded.results
+        board = score_results(results, edition=edition, baseline=baseline, thresholds=thresholds, source=source)
+    except (ScoringError, ResultsError, EditionError, PublishedTableError) as exc:
         raise DataError(str(exc)) from None
     if metrics_csv is not None and not board.thresholds:
         click.echo(f"note: edition '{board.edition.name}' sets no PSNR thresholds for a metrics table; "
@@ -334,15 +440,18 @@ def score_command(results_dir, metrics_csv, baseline, edition, thresholds, out_d
 def gate_command(results_dir, edition, thresholds):
     """Check PSNR thresholds for CI: exit 0 when every evaluated submission meets them.
 
-    Exit 1 when any submission falls short or failed to run (one line per failure),
-    2 on usage or data errors (missing or empty results directory, unreadable file).
+    Exit 1 when any submission falls short or failed to run (one line per failure), 2 on
+    usage or data errors (missing or empty results directory, unreadable file, or no
+    threshold at all: a gate that checks nothing never passes).
     """
-    from . import scoring
+    from .editions import EditionError
+    from .gate import GateError, check_gate
+    from .store import ResultsError, ResultsStore
 
     try:
-        results, _ = scoring.read_results(results_dir, strict=True)
-        verdict = scoring.check_gate(results, edition=edition, thresholds=thresholds)
-    except scoring.ScoringError as exc:
+        results = ResultsStore(results_dir).load_all(strict=True).results
+        verdict = check_gate(results, edition=edition, thresholds=thresholds)
+    except (GateError, ResultsError, EditionError) as exc:
         raise DataError(str(exc)) from None
     for name, reason in verdict.skipped:
         click.echo(f"skip {name}: {reason}", err=True)
@@ -352,11 +461,7 @@ def gate_command(results_dir, edition, thresholds):
             click.echo(failure.line())
         click.echo(f"gate failed: {len(verdict.failures)} problem(s) ({limits or 'no thresholds'})", err=True)
         sys.exit(1)
-    if limits:
-        click.echo(f"gate passed: {', '.join(verdict.checked)} meet {limits}")
-    else:
-        click.echo(f"gate passed: {', '.join(verdict.checked)} ran; no PSNR threshold applies "
-                   "(pass --edition or --threshold DATASET=DB to set one)")
+    click.echo(f"gate passed: {', '.join(verdict.checked)} meet {limits}")
 
 
 if __name__ == "__main__":

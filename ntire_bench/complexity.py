@@ -4,8 +4,9 @@
 - FLOPs: plain ``fvcore.nn.FlopCountAnalysis(model, torch.rand(1, 3, H, W)).total()``
   (one multiply-add = 1; conv bias, element-wise ops, activations and pixel shuffle
   count 0; bilinear upsampling counts 4 per output element, fvcore's own rule).
-- activations: the sum of ``output.numel()`` over every ``nn.Conv2d`` call.
-- num_conv: the number of distinct ``nn.Conv2d`` modules that ran.
+- activations: the sum of ``output.numel()`` over every ``nn.Conv2d`` and ``nn.ConvTranspose2d`` call.
+- num_conv: the number of those calls (a module called twice counts twice), as the official
+  ``utils/model_summary.get_model_activation`` counts them.
 
 All at 1x3x256x256 by default, the size the official figures use.
 """
@@ -102,19 +103,23 @@ def count_flops(
 @dataclass
 class _ConvTally:
     activations: int = 0
-    ran: set[int] = field(default_factory=set)
+    calls: int = 0
+
+
+# The layers the official activation counter hooks (utils/model_summary.py).
+_COUNTED_LAYERS = (nn.Conv2d, nn.ConvTranspose2d)
 
 
 @contextmanager
 def _tally_conv_outputs(model: nn.Module) -> Iterator[_ConvTally]:
-    """Count Conv2d output elements and distinct Conv2d modules over the forward passes inside."""
+    """Count Conv2d/ConvTranspose2d output elements and calls over the forward passes inside."""
     tally = _ConvTally()
 
     def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
         tally.activations += int(output.numel())  # a traced value while fvcore traces
-        tally.ran.add(id(module))
+        tally.calls += 1
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _COUNTED_LAYERS)]
     try:
         yield tally
     finally:
@@ -125,10 +130,10 @@ def _tally_conv_outputs(model: nn.Module) -> Iterator[_ConvTally]:
 def count_activations(
     model: nn.Module, input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, device: str | torch.device = "cpu"
 ) -> tuple[int, int]:
-    """(activations, num_conv): Conv2d output elements summed over every call, and Conv2d modules that ran."""
+    """(activations, num_conv): Conv2d/ConvTranspose2d output elements summed over every call, and the calls."""
     with _tally_conv_outputs(model) as tally, _eval_no_grad(model):
         model(_dummy_input(input_size, device))
-    return tally.activations, len(tally.ran)
+    return tally.activations, tally.calls
 
 
 def peak_memory_mb(
@@ -160,7 +165,7 @@ def measure_complexity(
         params=count_params(model),
         flops=flops,
         activations=tally.activations,
-        num_conv=len(tally.ran),
+        num_conv=tally.calls,
         unsupported_ops=unsupported,
         input_size=input_size,
         peak_memory_mb=peak_memory_mb(model, input_size, device),

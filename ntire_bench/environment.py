@@ -6,6 +6,7 @@ fields are simply absent. Telemetry never fails a run.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 
 from . import __version__
+from .records import Environment
 
 # Clock movement during one submission beyond this fraction is reported as a warning.
 CLOCK_DRIFT_WARNING = 0.02
@@ -67,32 +69,44 @@ def git_commit(path: str | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def collect_environment(device: str, threads: int | None = None) -> dict[str, Any]:
+@lru_cache(maxsize=None)
+def harness_fingerprint() -> str:
+    """sha256 over the harness's own source files: any change to the code that measures changes it."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def collect_environment(device: str, threads: int | None = None) -> Environment:
     """Versions, device and host facts that make a result reproducible."""
-    env: dict[str, Any] = {
-        "harness_version": __version__,
-        "git_commit": git_commit(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "device": device,
-        "device_name": device_name(device),
-        "cpu": cpu_name(),
-        "threads": threads if threads is not None else torch.get_num_threads(),
-        "gpu": None,
-    }
+    env = Environment(
+        harness_version=__version__,
+        harness_fingerprint=harness_fingerprint(),
+        git_commit=git_commit(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+        cudnn=torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        device=device,
+        device_name=device_name(device),
+        cpu=cpu_name(),
+        threads=threads if threads is not None else torch.get_num_threads(),
+        host=platform.node(),
+    )
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(torch.device(device))
-        env["gpu"] = {
+        env.gpu = {
             "name": props.name,
             "uuid": _uuid_of(props),
             "total_memory_mb": props.total_memory / 2**20,
             "capability": f"{props.major}.{props.minor}",
             "multiprocessors": props.multi_processor_count,
         }
-        env["gpu"].update(nvml_static(env["gpu"]["uuid"]))
+        env.gpu.update(nvml_static(env.gpu["uuid"]))
     return env
 
 

@@ -1,9 +1,10 @@
-"""Submission plugins: the declaration, discovery, and checkpoint loading.
+"""Submission plugins: the declaration, and discovery that never runs plugin code in the parent.
 
-A submission is a module (``name.py``) or package (``name/__init__.py``) in a
-submissions directory, or an object published under the entry-point group
-``ntire_bench.submissions``. The module declares one ``Submission`` as
-``SUBMISSION`` (or several as ``SUBMISSIONS``)::
+A submission is a module (``name.py``) or package (``name/__init__.py``) in a submissions
+directory that declares one ``Submission`` as ``SUBMISSION`` (or several as
+``SUBMISSIONS``), an NTIRE team declaration (``*.yaml``, written by ``ntire-bench
+import-ntire``), or an object published under the entry-point group
+``ntire_bench.submissions``::
 
     from ntire_bench.plugins import Submission
     from ntire_bench.archs.rlfn import RLFN
@@ -11,100 +12,187 @@ submissions directory, or an object published under the entry-point group
     SUBMISSION = Submission(name="rlfn", team="NTIRE organisers", model=RLFN,
                             checkpoint="ntire2024_rlfn_baseline.pth", data_range=255.0)
 
-Discovery is lazy and isolated: each module is imported on its own, and a module
-that fails to import becomes a ``broken`` entry instead of stopping the others.
+The parent process only ever holds ``SubmissionInfo`` (validated plain data). It reads a
+declaration statically when every field is a literal (the usual case), reads YAML
+declarations as data, and otherwise asks a sandboxed worker process to import the plugin
+and report its declaration (``discovery.py``). Plugin code runs only in worker processes.
 """
 
 from __future__ import annotations
 
-import difflib
+import ast
+import dataclasses
 import hashlib
-import importlib.util
 import os
-import sys
-import traceback
+import re
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import torch
-from torch import nn
-
 ENTRY_POINT_GROUP = "ntire_bench.submissions"
 MODEL_ZOO_ENV = "NTIRE_BENCH_MODEL_ZOO"
-# Keys under which training frameworks nest the weights (BasicSR, KAIR, plain PyTorch).
-STATE_DICT_WRAPPERS = ("params_ema", "params", "state_dict", "model")
-
-ForwardFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class PluginError(Exception):
     """A submission could not be declared, found or loaded; the message is one line."""
 
 
+# ------------------------------------------------------------------ the declaration
+
+
 @dataclass(frozen=True)
 class Submission:
     """What a team declares: a model factory and how to feed it.
 
-    ``checkpoint`` is a file name resolved against the model zoo directories; when it
-    is None the model has no weights to load (``requires_weights`` must then be False).
+    ``checkpoint`` is a file name resolved against the model zoo directories; when it is
+    None the model has no weights to load (``requires_weights`` must then be False).
     ``data_range`` is the value of white at the model's input and output (1.0 or 255.0).
-    ``pad_to_multiple`` reflect-pads the LR input to a multiple (window attention) and
-    crops the output back. ``forward`` replaces ``model(x)`` entirely when given.
+    ``pad_to_multiple`` reflect-pads the LR input to a multiple (window attention) and crops
+    the output back, outside the timed region. ``forward`` replaces ``model(x)`` when given
+    (an official inference wrapper; it is timed). ``state_dict_key`` picks the weights inside
+    the checkpoint (a list: the first key present), ``strict=False`` loads like the organisers'
+    branch does (recorded as a warning). ``trust_pickle`` allows a checkpoint that needs
+    arbitrary unpickling (an organiser's opt-in after reviewing the code; recorded).
+    ``deploy`` re-parameterises the loaded model (a function, or method names such as
+    ``"switch_to_deploy"`` or ``"each:switch_deploy"``); it runs before timing and counting,
+    and the fused model's output is checked against the unfused one.
     ``reference`` marks a method that is measured and listed but never ranked.
     """
 
     name: str
     team: str
-    model: Callable[[], nn.Module]
+    model: Callable[[], Any]
     checkpoint: str | None = None
     sha256: str | None = None
     url: str | None = None
     data_range: float = 1.0
     scale: int = 4
     pad_to_multiple: int = 1
-    forward: ForwardFn | None = None
+    forward: Callable[[Any, Any], Any] | None = None
     requires_weights: bool = True
     reference: bool = False
     description: str = ""
+    state_dict_key: str | tuple[str, ...] | None = None
+    strict: bool = True
+    trust_pickle: bool = False
+    deploy: Callable[[Any], Any] | tuple[str, ...] | None = None
+    load_weights: Callable[[Any, str], Any] | None = None  # the team's own loader, e.g. model.load_weights
 
     def __post_init__(self) -> None:
-        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
-            raise PluginError(f"submission name {self.name!r}: use letters, digits, '_' and '-' only")
-        if self.data_range not in (1.0, 255.0):
-            raise PluginError(f"submission {self.name}: data_range must be 1.0 or 255.0, got {self.data_range}")
-        if self.scale != 4:
-            raise PluginError(f"submission {self.name}: only x4 is supported, got scale={self.scale}")
-        if self.pad_to_multiple < 1:
-            raise PluginError(f"submission {self.name}: pad_to_multiple must be >= 1")
-        if self.requires_weights and not self.checkpoint:
-            raise PluginError(
-                f"submission {self.name}: declare checkpoint=... or set requires_weights=False"
-            )
+        check_declaration(self.name, self.data_range, self.scale, self.pad_to_multiple, self.requires_weights,
+                          self.checkpoint)
         if not callable(self.model):
             raise PluginError(f"submission {self.name}: model must be a factory (a class or function)")
+
+    def info(self, kind: str = "python") -> "SubmissionInfo":
+        """The plain-data view of this declaration that the parent process may hold."""
+        key = self.state_dict_key
+        return SubmissionInfo(
+            name=self.name, team=self.team, kind=kind, checkpoint=self.checkpoint, sha256=self.sha256, url=self.url,
+            data_range=float(self.data_range), scale=self.scale, pad_to_multiple=self.pad_to_multiple,
+            requires_weights=self.requires_weights, reference=self.reference, description=self.description,
+            custom_forward=self.forward is not None, strict=self.strict, trust_pickle=self.trust_pickle,
+            state_dict_key=list(key) if isinstance(key, tuple) else key,
+            deploy=[getattr(self.deploy, "__name__", "custom")] if callable(self.deploy) else list(self.deploy or ()),
+        )
+
+
+def check_declaration(name: Any, data_range: Any, scale: Any, pad_to_multiple: Any, requires_weights: Any,
+                      checkpoint: Any) -> None:
+    """Validate the fields every kind of declaration shares; PluginError names the submission."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise PluginError(f"submission name {name!r}: use letters, digits, '_' and '-' only")
+    if data_range not in (1.0, 255.0):
+        raise PluginError(f"submission {name}: data_range must be 1.0 or 255.0, got {data_range!r}")
+    if scale != 4:
+        raise PluginError(f"submission {name}: only x4 is supported, got scale={scale!r}")
+    if not isinstance(pad_to_multiple, int) or pad_to_multiple < 1:
+        raise PluginError(f"submission {name}: pad_to_multiple must be an integer >= 1")
+    if requires_weights and not checkpoint:
+        raise PluginError(f"submission {name}: declare checkpoint=... or set requires_weights=False")
+
+
+@dataclass(frozen=True)
+class SubmissionInfo:
+    """A declaration as plain, validated data: all the parent ever knows about a submission."""
+
+    name: str
+    team: str
+    kind: str = "python"  # "python" | "ntire-team"
+    checkpoint: str | None = None
+    sha256: str | None = None
+    url: str | None = None
+    data_range: float = 1.0
+    scale: int = 4
+    pad_to_multiple: int = 1
+    requires_weights: bool = True
+    reference: bool = False
+    description: str = ""
+    custom_forward: bool = False
+    strict: bool = True
+    trust_pickle: bool = False
+    state_dict_key: str | list[str] | None = None
+    deploy: list[str] = field(default_factory=list)
+    code_root: str | None = None  # where the submission's code lives (its directory, or the NTIRE checkout)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> "SubmissionInfo":
+        """Validate a declaration reported by a worker (untrusted) or read from a file."""
+        if not isinstance(data, dict):
+            raise PluginError(f"{where}: a declaration must be an object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise PluginError(f"{where}: unknown declaration field {unknown[0]!r}")
+        types = {"name": str, "team": str, "kind": str, "description": str, "custom_forward": bool, "strict": bool,
+                 "trust_pickle": bool, "reference": bool, "requires_weights": bool, "scale": int,
+                 "pad_to_multiple": int}
+        for key, tp in types.items():
+            if key in data and (not isinstance(data[key], tp) or (tp is int and isinstance(data[key], bool))):
+                raise PluginError(f"{where}: field {key} must be {tp.__name__}, got {data[key]!r}")
+        for key in ("checkpoint", "sha256", "url", "code_root"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise PluginError(f"{where}: field {key} must be a string or null")
+        if "data_range" in data and (isinstance(data["data_range"], bool)
+                                     or not isinstance(data["data_range"], (int, float))):
+            raise PluginError(f"{where}: field data_range must be a number")
+        key = data.get("state_dict_key")
+        if key is not None and not isinstance(key, str) and not (
+                isinstance(key, list) and all(isinstance(k, str) for k in key)):
+            raise PluginError(f"{where}: field state_dict_key must be a string, a list of strings or null")
+        deploy = data.get("deploy", [])
+        if not isinstance(deploy, list) or not all(isinstance(s, str) for s in deploy):
+            raise PluginError(f"{where}: field deploy must be a list of step names")
+        info = cls(**{**data, "data_range": float(data.get("data_range", 1.0))})
+        check_declaration(info.name, info.data_range, info.scale, info.pad_to_multiple, info.requires_weights,
+                          info.checkpoint)
+        if info.kind not in ("python", "ntire-team"):
+            raise PluginError(f"{where}: unknown kind {info.kind!r}")
+        return info
+
+
+# --------------------------------------------------------------- discovered entries
 
 
 @dataclass
 class PluginEntry:
-    """One discovered submission, or the reason it could not be declared."""
+    """One discovered submission (its validated declaration), or the reason it could not be read."""
 
     name: str
-    source: str  # file path, or "entry-point:<module:attr>"
-    submission: Submission | None = None
+    source: str  # a plugin file or directory, a declaration .yaml, or "entry-point:<module:attr>"
+    info: SubmissionInfo | None = None
     error: str | None = None
     source_sha256: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    read_by: str = "static"  # "static" | "worker": how the parent learnt the declaration
 
     @property
     def ok(self) -> bool:
-        return self.submission is not None
-
-    @property
-    def module_ref(self) -> str:
-        """What a worker process needs to import this plugin again: a path or module:attr."""
-        return self.source
+        return self.info is not None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -133,153 +221,87 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _declared(module: Any, where: str) -> list[Submission]:
-    found = getattr(module, "SUBMISSIONS", None)
-    if found is None:
-        single = getattr(module, "SUBMISSION", None)
-        found = [single] if single is not None else None
-    if found is None:
-        raise PluginError(f"{where}: defines neither SUBMISSION nor SUBMISSIONS")
-    found = list(found)
-    for item in found:
-        if not isinstance(item, Submission):
-            raise PluginError(f"{where}: SUBMISSION must be ntire_bench.plugins.Submission, got {type(item).__name__}")
-    return found
+# ------------------------------------------------------------ static declarations
 
 
-def _module_file(path: Path) -> Path:
-    return path / "__init__.py" if path.is_dir() else path
+_LITERAL_FIELDS = {f.name for f in dataclasses.fields(Submission)} - {"model", "forward", "deploy", "load_weights"}
 
 
-def import_plugin_file(path: Path) -> list[Submission]:
-    """Import one plugin file or package and return what it declares."""
-    path = Path(path).resolve()
-    target = _module_file(path)
-    if not target.is_file():
-        raise PluginError(f"{path}: no such plugin file")
-    module_name = f"ntire_bench_submission_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
-    spec = importlib.util.spec_from_file_location(
-        module_name, target, submodule_search_locations=[str(path)] if path.is_dir() else None
-    )
-    if spec is None or spec.loader is None:
-        raise PluginError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    # Plugins may import sibling helper modules from their own directory.
-    parent = str(path.parent)
-    added = parent not in sys.path
-    if added:
-        sys.path.insert(0, parent)
-    try:
-        spec.loader.exec_module(module)
-    except PluginError:
-        raise
-    except BaseException as exc:  # a plugin may raise anything, SystemExit included
-        sys.modules.pop(module_name, None)
-        raise PluginError(f"{path.name}: import failed: {one_line(exc)}") from exc
-    finally:
-        if added:
-            sys.path.remove(parent)
-    return _declared(module, path.name)
+def _literal(node: ast.AST, constants: dict[str, Any]) -> Any:
+    """A literal, or a module-level constant assigned a literal (``WINDOW = 8``); ValueError otherwise."""
+    if isinstance(node, ast.Name) and node.id in constants:
+        return constants[node.id]
+    return ast.literal_eval(node)
 
 
-def _candidate_paths(directory: Path) -> list[Path]:
-    paths = []
-    for child in sorted(directory.iterdir()):
-        if child.name.startswith(("_", ".")):
+def _literal_call(node: ast.AST, constants: dict[str, Any]) -> dict[str, Any] | None:
+    """The literal keyword arguments of ``Submission(...)``, or None when any matters and is not literal."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute))
+            and (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) == "Submission"):
+        return None
+    if node.args:
+        return None
+    values: dict[str, Any] = {}
+    for keyword in node.keywords:
+        if keyword.arg is None:
+            return None
+        if keyword.arg in ("forward", "deploy", "load_weights"):
+            values[keyword.arg] = keyword.value  # only whether it is given matters to the parent
             continue
-        if child.is_file() and child.suffix == ".py":
-            paths.append(child)
-        elif child.is_dir() and (child / "__init__.py").is_file():
-            paths.append(child)
-    return paths
-
-
-def discover(locations: Iterable[str | os.PathLike], include_entry_points: bool = True) -> list[PluginEntry]:
-    """Find submissions in directories, single plugin files and installed entry points.
-
-    Never raises for a broken plugin: it is returned with ``error`` set.
-    """
-    entries: list[PluginEntry] = []
-    for location in locations:
-        location = Path(location)
-        if location.is_dir() and not (location / "__init__.py").is_file():
-            paths = _candidate_paths(location)
-        elif location.exists():
-            paths = [location]
-        else:
-            raise PluginError(f"{location}: no such submissions directory or plugin file")
-        for path in paths:
-            entries.extend(_entries_from_path(path))
-    if include_entry_points:
-        entries.extend(_entries_from_entry_points())
-    _mark_duplicates(entries)
-    return entries
-
-
-def _entries_from_path(path: Path) -> list[PluginEntry]:
-    source = str(path.resolve())
-    digest = sha256_source(path)
-    try:
-        declared = import_plugin_file(path)
-    except PluginError as exc:
-        return [PluginEntry(name=path.stem, source=source, error=str(exc), source_sha256=digest)]
-    return [PluginEntry(name=s.name, source=source, submission=s, source_sha256=digest) for s in declared]
-
-
-def _entries_from_entry_points() -> list[PluginEntry]:
-    entries = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        source = f"entry-point:{ep.value}"
+        if keyword.arg not in _LITERAL_FIELDS:
+            continue
         try:
-            obj = ep.load()
-            declared = [obj] if isinstance(obj, Submission) else _declared(obj, ep.value)
-        except BaseException as exc:
-            entries.append(PluginEntry(name=ep.name, source=source, error=f"{ep.value}: {one_line(exc)}"))
-            continue
-        module_file = getattr(sys.modules.get(ep.value.split(":")[0]), "__file__", None)
-        digest = sha256_file(module_file) if module_file else None
-        entries.extend(PluginEntry(name=s.name, source=source, submission=s, source_sha256=digest) for s in declared)
-    return entries
+            values[keyword.arg] = _literal(keyword.value, constants)
+        except ValueError:
+            return None
+    return values
 
 
-def _mark_duplicates(entries: list[PluginEntry]) -> None:
-    seen: dict[str, PluginEntry] = {}
-    for entry in entries:
-        if not entry.ok:
-            continue
-        first = seen.setdefault(entry.name, entry)
-        if first is not entry:
-            entry.error = f"duplicate submission name {entry.name!r}: also declared in {first.source}"
-            entry.submission = None
+def read_static(path: Path) -> list[SubmissionInfo] | None:
+    """Declarations read from a plugin's source without running it, or None when they are not literal.
+
+    Only a module-level ``SUBMISSION = Submission(...)`` (or ``SUBMISSIONS = [...]``) whose
+    fields are literals qualifies; the model factory and forward function are not needed.
+    """
+    target = path / "__init__.py" if path.is_dir() else path
+    try:
+        tree = ast.parse(target.read_text(encoding="utf-8"), filename=str(target))
+    except (OSError, SyntaxError, ValueError):
+        return None  # the worker will report the real error
+    declared = None
+    constants: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                constants.pop(node.targets[0].id, None)  # reassigned to something computed
+            if node.targets[0].id == "SUBMISSION":
+                declared = [node.value]
+            elif node.targets[0].id == "SUBMISSIONS" and isinstance(node.value, (ast.List, ast.Tuple)):
+                declared = list(node.value.elts)
+    if not declared:
+        return None
+    infos = []
+    for node in declared:
+        values = _literal_call(node, constants)
+        if values is None:
+            return None
+        flags = {"custom_forward": "forward" in values,
+                 "deploy": ["custom"] if "deploy" in values else []}
+        for key in ("forward", "deploy", "load_weights"):
+            values.pop(key, None)
+        key = values.pop("state_dict_key", None)
+        try:
+            infos.append(SubmissionInfo.from_dict(
+                {**values, **flags, "state_dict_key": list(key) if isinstance(key, tuple) else key},
+                str(target)))
+        except PluginError:
+            return None  # let the worker import it and report the real error
+    return infos
 
 
-def load_submission(source: str, name: str) -> Submission:
-    """Re-import one declared submission from its source (used by worker processes)."""
-    if source.startswith("entry-point:"):
-        module_name, _, attr = source.removeprefix("entry-point:").partition(":")
-        module = importlib.import_module(module_name)
-        obj = getattr(module, attr) if attr else module
-        declared = [obj] if isinstance(obj, Submission) else _declared(obj, source)
-    else:
-        declared = import_plugin_file(Path(source))
-    for submission in declared:
-        if submission.name == name:
-            return submission
-    raise PluginError(f"{source}: declares no submission named {name!r}")
-
-
-def select(entries: list[PluginEntry], names: Iterable[str]) -> list[PluginEntry]:
-    """Keep the named entries, with a 'did you mean' error for an unknown name."""
-    by_name = {e.name: e for e in entries}
-    chosen = []
-    for name in names:
-        if name not in by_name:
-            close = difflib.get_close_matches(name, list(by_name), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(by_name))}"
-            raise PluginError(f"unknown submission {name!r}{hint}")
-        chosen.append(by_name[name])
-    return chosen
+# --------------------------------------------------------------------- checkpoints
 
 
 def model_zoo_dirs(explicit: Iterable[str | os.PathLike] = ()) -> list[Path]:
@@ -290,81 +312,16 @@ def model_zoo_dirs(explicit: Iterable[str | os.PathLike] = ()) -> list[Path]:
     return dirs
 
 
-def resolve_checkpoint(submission: Submission, zoo_dirs: Iterable[Path]) -> Path | None:
-    """The checkpoint's path in the first zoo directory that has it, or None."""
-    if not submission.checkpoint:
+def resolve_checkpoint(checkpoint: str | None, zoo_dirs: Iterable[Path], base: Path | None = None) -> Path | None:
+    """The checkpoint's absolute path: as given when absolute, under ``base`` (an NTIRE checkout), or in the
+    first zoo directory that has it; None when it is nowhere."""
+    if not checkpoint:
         return None
-    candidate = Path(submission.checkpoint)
+    candidate = Path(checkpoint)
     if candidate.is_absolute():
         return candidate if candidate.is_file() else None
-    for directory in zoo_dirs:
+    for directory in ([base] if base is not None else []) + list(zoo_dirs):
         path = Path(directory) / candidate
         if path.is_file():
             return path.resolve()  # workers run in their own directory
     return None
-
-
-def extract_state_dict(obj: Any, path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Unwrap the usual checkpoint containers and strip a DataParallel ``module.`` prefix."""
-    state = obj
-    while isinstance(state, dict) and not _is_tensor_dict(state):
-        key = next((k for k in STATE_DICT_WRAPPERS if k in state), None)
-        if key is None:
-            raise PluginError(
-                f"{path}: not a state_dict; top-level keys are {sorted(map(str, state))[:8]}, "
-                f"expected tensors or one of {list(STATE_DICT_WRAPPERS)}"
-            )
-        state = state[key]
-    if not isinstance(state, dict):
-        raise PluginError(f"{path}: holds a {type(state).__name__}, expected a state_dict of tensors")
-    if state and all(k.startswith("module.") for k in state):
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-    return state
-
-
-def _is_tensor_dict(d: dict) -> bool:
-    return bool(d) and all(isinstance(v, torch.Tensor) for v in d.values())
-
-
-def load_weights(model: nn.Module, path: str | os.PathLike, expected_sha256: str | None = None) -> None:
-    """Load a checkpoint into ``model`` with ``weights_only=True`` and ``strict=True``.
-
-    A pickle that needs arbitrary code is refused, never retried unsafely.
-    """
-    if expected_sha256:
-        actual = sha256_file(path)
-        if actual != expected_sha256.lower():
-            raise PluginError(f"{path}: sha256 is {actual}, the submission declares {expected_sha256}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PluginError(f"{path}: cannot be loaded with weights_only=True: {one_line(exc)}") from exc
-    state = extract_state_dict(obj, path)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise PluginError(
-            f"{Path(path).name} does not match the architecture: "
-            f"missing keys {_preview(missing)}; unexpected keys {_preview(unexpected)}"
-        )
-    mismatched = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
-    if mismatched:
-        k = mismatched[0]
-        raise PluginError(
-            f"{Path(path).name} does not match the architecture: {len(mismatched)} shape mismatch(es), "
-            f"first {k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        )
-    model.load_state_dict(state, strict=True)
-
-
-def _preview(keys: list[str], limit: int = 5) -> str:
-    if not keys:
-        return "none"
-    shown = ", ".join(keys[:limit])
-    return f"[{shown}{f', ... {len(keys) - limit} more' if len(keys) > limit else ''}]"
-
-
-def format_traceback_tail(exc: BaseException, limit: int = 3) -> str:
-    """The last frames of a traceback, for logs (results carry only the one-line reason)."""
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))

@@ -1,9 +1,10 @@
 """Evaluating submissions on datasets: the parent side of every run.
 
-The parent owns the datasets, the HR images, the metrics and the results files. Each
-submission runs in its own worker (a child process unless isolation is turned off) that
-only ever sees LR pixels. Results are written atomically after every dataset, and a
-re-run with the same inputs and settings skips what is already measured.
+The parent owns the datasets, the HR images, the metrics and the results store. Each
+submission runs in its own confined worker (client.py) that only ever sees LR pixels.
+``evaluate_submission`` is the whole story of one submission, as named steps: work out what
+identifies its measurement, plan what the store can re-use, measure what is missing, verify
+the timing, and record the outcome. Results are saved after every dataset.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -20,15 +20,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
+from .audit import DatasetAudit, NotCredible, VERIFY_TOLERANCE
+from .client import InProcessWorker, IsolatedWorker, WorkerLimits, python_path_entries
 from .data import DatasetSpec, ImagePair, dataset_fingerprint, read_hr, resolve_pairs, validate_pairs
 from .environment import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
 from .images import read_image
+from .measure import (PassRecord, dataset_runtime, image_runtime, now_stamp, pick_candidates, quality_rows, run_pass,
+                      verify_repeats)
 from .metrics import METRIC_KEYS, image_quality, mean_quality
 from .plugins import PluginEntry, model_zoo_dirs, resolve_checkpoint, sha256_file
-from .results import SCHEMA, atomic_write_json, load_existing, results_path, set_aside
-from .runtime import TimingSettings, default_cpu_threads, summarize_dataset, summarize_runs, summarize_samples
-from .worker import InProcessWorker, IsolatedWorker, WorkerConfig, WorkerFailure, WorkerLimits
+from .protocol import WorkerFailure
+from .records import (FAILED, NO_WEIGHTS, OK, RUNNING, CheckpointInfo, ComplexityResult, DatasetResult, Environment,
+                      PluginInfo, Settings, SubmissionResult)
+from .runtime import TimingSettings, default_cpu_threads
+from .store import ResultsStore, SetAside
 
 
 def default_memory_limit() -> int | None:
@@ -50,12 +55,17 @@ class RunConfig:
     repeats: int | None = None
     runs: int = 1
     threads: int | None = None
+    timing: str = "adaptive"  # "adaptive" | "fixed"
+    target: float | None = None  # adaptive: relative half-width of the median's 95% interval
     timeout_s: float = 3600.0
     memory_limit_bytes: int | None = field(default_factory=default_memory_limit)
     isolate: bool = True
+    sandbox: str = "auto"
+    verify: bool = True
     force: bool = False
     cudnn_benchmark: bool = False
     complexity_size: tuple[int, int] = (256, 256)
+    seed: int | None = None  # the parent's noise and probe choices; None: fresh each run
     cache_dir: Path | None = None
     progress: bool = True
     log: Callable[[str], None] = print
@@ -66,18 +76,21 @@ class RunConfig:
             return self.threads
         return None if device.startswith("cuda") else default_cpu_threads()
 
-    def measurement_settings(self, device: str) -> dict[str, Any]:
-        timing = TimingSettings.for_device(device, self.warmup, self.repeats)
-        return {
-            "device": device,
-            "warmup": timing.warmup,
-            "repeats": timing.repeats,
-            "runs": self.runs,
-            "threads": self.threads_for(device),
-            "cudnn_benchmark": self.cudnn_benchmark,
-            "complexity_size": list(self.complexity_size),
-            "isolated": self.isolate,
-        }
+    def timing_settings(self, device: str) -> TimingSettings:
+        """The per-image timing rule for ``device`` (adaptive by default; see docs/runtime.md)."""
+        on_cuda = device.startswith("cuda")
+        target = self.target if self.target is not None else (0.005 if on_cuda else 0.01)
+        fixed = TimingSettings.for_device(device, self.warmup, self.repeats, mode=self.timing, target=target)
+        # The median's 95% interval needs six samples; with a lower cap, sampling simply runs to it.
+        return TimingSettings(**{**fixed.to_dict(), "min_repeats": min(6, fixed.repeats)})
+
+    def settings(self, device: str) -> Settings:
+        """The measurement settings recorded with every result."""
+        timing = self.timing_settings(device)
+        return Settings(device=device, warmup=timing.warmup, repeats=timing.repeats, runs=self.runs,
+                        threads=self.threads_for(device), cudnn_benchmark=self.cudnn_benchmark,
+                        complexity_size=list(self.complexity_size), isolated=self.isolate, timing=timing.mode,
+                        target_ci=timing.target if timing.mode == "adaptive" else None)
 
 
 @dataclass
@@ -89,7 +102,8 @@ class PreparedDataset:
     fingerprint: str
 
 
-def prepare_datasets(specs: Sequence[DatasetSpec], cache_dir: Path | None = None, progress: bool = True) -> list[PreparedDataset]:
+def prepare_datasets(specs: Sequence[DatasetSpec], cache_dir: Path | None = None, progress: bool = True
+                     ) -> list[PreparedDataset]:
     """Resolve and check every dataset up front, so a bad path or image fails before any model runs."""
     prepared = []
     for spec in specs:
@@ -99,306 +113,343 @@ def prepare_datasets(specs: Sequence[DatasetSpec], cache_dir: Path | None = None
     return prepared
 
 
+def hidden_paths(datasets: Sequence[PreparedDataset], out_dir: Path) -> list[Path]:
+    """What a worker must never reach: each dataset's HR directory and root, and the results directory."""
+    hidden = {Path(out_dir).resolve()}
+    for dataset in datasets:
+        for pair in dataset.pairs[:1]:
+            hr_dir = pair.hr_path.parent.resolve()
+            hidden.add(hr_dir)
+            if hr_dir.parent == pair.lr_path.parent.resolve().parent:
+                hidden.add(hr_dir.parent)  # the dataset root holding HR/ and LR/
+    return sorted(hidden)
+
+
 def _digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _worker_config(entry: PluginEntry, checkpoint: Path | None, settings: dict[str, Any], config: RunConfig,
-                   **extra: Any) -> WorkerConfig:
-    """What a worker needs to load ``entry`` and time it with these measurement settings."""
-    return WorkerConfig(
-        source=entry.source, name=entry.name, checkpoint=str(checkpoint) if checkpoint else None,
-        device=settings["device"], warmup=settings["warmup"], repeats=settings["repeats"], threads=settings["threads"],
-        cudnn_benchmark=config.cudnn_benchmark, complexity_size=config.complexity_size, **extra,
+@dataclass
+class RunContext:
+    """What every submission of one run shares."""
+
+    config: RunConfig
+    device: str
+    environment: Environment
+    settings: Settings
+    store: ResultsStore
+    hidden: list[Path]
+
+
+@dataclass
+class Identity:
+    """What identifies one submission's measurement: its run key, dataset keys and checkpoint."""
+
+    run_key: str
+    dataset_keys: dict[str, str]
+    checkpoint: Path | None
+    checkpoint_sha256: str | None
+
+
+def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig
+                  ) -> list[SubmissionResult]:
+    """Evaluate every submission on every dataset; return the results (also in the store)."""
+    device = resolve_device(config.device)
+    ctx = RunContext(config, device, collect_environment(device, config.threads_for(device)), config.settings(device),
+                     ResultsStore(config.out_dir), hidden_paths(datasets, config.out_dir))
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    return [evaluate_submission(entry, datasets, ctx) for entry in entries]
+
+
+# ------------------------------------------------------------------ one submission
+
+
+def evaluate_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext
+                        ) -> SubmissionResult:
+    """Plan, measure, verify and record one submission."""
+    identity = measurement_identity(entry, datasets, ctx)
+    plan = ctx.store.plan(entry.name, identity.run_key, identity.dataset_keys, ctx.config.force,
+                          dependencies_changed=changed_dependencies)
+    if not entry.ok and plan.set_aside is None and ctx.store.path(entry.name).exists():
+        plan.set_aside = f"{entry.name}.json is replaced by a failed import of {Path(entry.source).name}"
+    if plan.set_aside:
+        _report(ctx, ctx.store.set_aside(entry.name, plan.set_aside, plan.set_aside_label))
+    if plan.up_to_date is not None:
+        ctx.config.log(f"{entry.name}: up to date in {ctx.store.path(entry.name)} (use --force to re-measure)")
+        return plan.up_to_date
+    record = new_record(entry, identity, plan.reuse, ctx)
+    if not entry.ok:
+        return finish(record, ctx, failure=entry.error or "the plugin could not be read")
+    todo = [d for d in datasets if d.spec.name in plan.todo]
+    ctx.store.save(record)
+    telemetry = gpu_telemetry(_gpu_uuid(ctx)) if ctx.device.startswith("cuda") else None
+    try:
+        measure_submission(entry, identity, todo, record, ctx)
+    except WorkerFailure as exc:
+        return finish(record, ctx, failure=str(exc), telemetry_start=telemetry)
+    return finish(record, ctx, telemetry_start=telemetry)
+
+
+def measurement_identity(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext) -> Identity:
+    """The run key (code, declaration, weights, harness, device, settings) and one key per dataset."""
+    info = entry.info
+    base = Path(info.code_root) if info and info.kind == "ntire-team" and info.code_root else None
+    checkpoint = resolve_checkpoint(info.checkpoint, model_zoo_dirs(ctx.config.model_zoo), base) if info else None
+    checkpoint_sha = sha256_file(checkpoint) if checkpoint else None
+    run_key = _digest({
+        "name": entry.name, "plugin": entry.source_sha256, "declaration": info.to_dict() if info else None,
+        "checkpoint": checkpoint_sha, "harness": ctx.environment.harness_fingerprint,
+        "device": ctx.environment.device_name, "settings": ctx.settings,
+    })
+    keys = {d.spec.name: _digest({"run": run_key, "files": d.fingerprint, "scale": d.spec.scale}) for d in datasets}
+    return Identity(run_key, keys, checkpoint, checkpoint_sha)
+
+
+def changed_dependencies(stored: SubmissionResult) -> str | None:
+    """Why a stored result is stale because a module it imported has changed since, or None."""
+    for path, digest in (stored.plugin.dependencies if stored.plugin else {}).items():
+        try:
+            current = sha256_file(path)
+        except OSError:
+            return f"{path}, which it imported, is gone"
+        if current != digest:
+            return f"{Path(path).name}, which it imported, has changed"
+    return None
+
+
+def new_record(entry: PluginEntry, identity: Identity, reuse: dict[str, DatasetResult], ctx: RunContext
+               ) -> SubmissionResult:
+    """The record for this run, status ``running`` until it finishes, with the datasets it re-uses."""
+    info = entry.info
+    checkpoint = None
+    if info is not None and info.checkpoint:
+        checkpoint = CheckpointInfo(file=info.checkpoint, path=str(identity.checkpoint) if identity.checkpoint else None,
+                                    sha256=identity.checkpoint_sha256)
+    return SubmissionResult(
+        submission=entry.name, status=RUNNING, team=info.team if info else None,
+        reference=info.reference if info else False, data_range=info.data_range if info else None,
+        checkpoint=checkpoint, plugin=PluginInfo(source=entry.source, sha256=entry.source_sha256),
+        datasets=dict(reuse), settings=ctx.settings, environment=replace(ctx.environment), run_key=identity.run_key,
     )
 
 
-def _limits(config: RunConfig, settings: dict[str, Any], scrub_paths: Sequence[str] = ()) -> WorkerLimits:
-    return WorkerLimits(timeout_s=config.timeout_s, memory_bytes=config.memory_limit_bytes,
-                        threads=settings["threads"], scrub_paths=list(scrub_paths))
+def finish(record: SubmissionResult, ctx: RunContext, failure: str | None = None,
+           telemetry_start: dict | None = None) -> SubmissionResult:
+    """Settle the status, attach telemetry and stability warnings, and save."""
+    if failure is not None:
+        record.status, record.error = FAILED, failure
+        ctx.config.log(f"{record.submission}: failed: {failure}")
+    elif record.status == RUNNING:
+        record.status = NO_WEIGHTS if record.error else OK
+    if telemetry_start is not None:
+        end = gpu_telemetry(_gpu_uuid(ctx))
+        record.environment.gpu_telemetry = {"start": telemetry_start, "end": end}
+        record.warnings.extend(telemetry_warnings(telemetry_start, end))
+    for name, result in record.datasets.items():
+        runtime = result.runtime_ms
+        if runtime is not None and runtime.unstable and runtime.run_cv is not None:
+            record.warnings.append(f"{name}: runtime varies by {runtime.run_cv:.1%} between passes (>2%); "
+                                   "results are unstable, quiet the machine and re-run")
+    ctx.store.save(record)
+    return record
 
 
-def _worker_factory(worker_config: WorkerConfig, limits: WorkerLimits, isolate: bool,
-                    log_path: Path | None = None) -> Callable[..., IsolatedWorker | InProcessWorker]:
-    """A function starting a worker for this submission: a child process, or in-process when not isolating."""
-    def start(count_complexity: bool = True) -> IsolatedWorker | InProcessWorker:
-        settings = replace(worker_config, count_complexity=count_complexity)
-        return IsolatedWorker(settings, limits, log_path) if isolate else InProcessWorker(settings)
+def _report(ctx: RunContext, moved: SetAside | None) -> None:
+    if moved is not None:
+        ctx.config.log(f"note: {moved.line()}")
+
+
+def _gpu_uuid(ctx: RunContext) -> str | None:
+    return (ctx.environment.gpu or {}).get("uuid")
+
+
+# ------------------------------------------------------------------------ measuring
+
+
+def worker_factory(entry: PluginEntry, identity: Identity, ctx: RunContext, log_path: Path | None = None
+                   ) -> Callable[[bool], Any]:
+    """A function that starts a confined worker for ``entry`` and loads it (counting complexity or not)."""
+    info = entry.info
+    assert info is not None
+    readable = ([Path(entry.source).resolve().parent] if not entry.source.startswith("entry-point:")
+                else python_path_entries(ctx.hidden))
+    if info.code_root:
+        readable.append(Path(info.code_root))
+    if identity.checkpoint:
+        readable.append(identity.checkpoint)
+    limits = WorkerLimits(timeout_s=ctx.config.timeout_s, memory_bytes=ctx.config.memory_limit_bytes,
+                          threads=ctx.settings.threads, readable=readable, hidden=ctx.hidden,
+                          sandbox=ctx.config.sandbox, gpu=ctx.device.startswith("cuda"))
+    config = {
+        "source": entry.source, "name": entry.name, "info": info.to_dict(),
+        "checkpoint": str(identity.checkpoint) if identity.checkpoint else None,
+        "device": ctx.device, "threads": ctx.settings.threads, "cudnn_benchmark": ctx.config.cudnn_benchmark,
+        "complexity_size": list(ctx.config.complexity_size),
+        "timing": ctx.config.timing_settings(ctx.device).to_dict(),
+    }
+
+    def start(count_complexity: bool = True) -> tuple[Any, dict[str, Any]]:
+        worker = (IsolatedWorker(limits, log_path, ctx.device) if ctx.config.isolate
+                  else InProcessWorker(limits, log_path, ctx.device))
+        try:
+            reply, _ = worker.request("load", config={**config, "count_complexity": count_complexity})
+        except BaseException:
+            worker.close()
+            raise
+        return worker, reply["result"]
 
     return start
 
 
-def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig) -> list[dict[str, Any]]:
-    """Evaluate every submission on every dataset; return the results records (also on disk)."""
-    device = resolve_device(config.device)
-    environment = collect_environment(device, config.threads_for(device))
-    config.out_dir.mkdir(parents=True, exist_ok=True)
-    hidden = sorted({str(p.hr_path.parent) for d in datasets for p in d.pairs})
-    records = []
-    for entry in entries:
-        records.append(_evaluate(entry, datasets, config, device, environment, hidden))
-    return records
-
-
-def _failed_plugin_record(entry: PluginEntry, environment: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA, "submission": entry.name, "team": None, "status": "failed", "error": entry.error,
-        "reference": False, "params": None, "flops": None, "activations": None, "num_conv": None,
-        "plugin": {"source": entry.source, "sha256": entry.source_sha256}, "checkpoint": None,
-        "datasets": {}, "environment": environment, "warnings": [],
-    }
-
-
-def _evaluate(
-    entry: PluginEntry,
-    datasets: Sequence[PreparedDataset],
-    config: RunConfig,
-    device: str,
-    environment: dict[str, Any],
-    hidden: list[str],
-) -> dict[str, Any]:
-    path = results_path(config.out_dir, entry.name)
-    if not entry.ok:
-        record = _failed_plugin_record(entry, environment)
-        atomic_write_json(path, record)
-        config.log(f"{entry.name}: failed: {entry.error}")
-        return record
-    submission = entry.submission
-    assert submission is not None
-    zoo = model_zoo_dirs(config.model_zoo)
-    checkpoint = resolve_checkpoint(submission, zoo)
-    checkpoint_sha = sha256_file(checkpoint) if checkpoint else None
-    settings = config.measurement_settings(device)
-    run_key = _digest({
-        "plugin": entry.source_sha256, "checkpoint": checkpoint_sha, "harness": __version__,
-        "device": environment["device_name"], "settings": settings, "name": submission.name,
-    })
-    dataset_keys = {d.spec.name: _digest({"run": run_key, "files": d.fingerprint, "scale": d.spec.scale}) for d in datasets}
-
-    existing = load_existing(path)
-    if existing is not None and existing.get("run_key") != run_key:
-        # Measured with other code, weights or settings: keep the file, but not as a cache.
-        set_aside(path, f"{path.name} was measured with other code, weights, device or settings", label="stale")
-        existing = None
-    previous = (existing or {}).get("datasets", {})
-    # Datasets this run does not touch stay in the file; those it does are reused if unchanged.
-    kept = {name: result for name, result in previous.items() if name not in dataset_keys}
-    done = {} if config.force else {
-        name: result for name, result in previous.items()
-        if name in dataset_keys and result.get("cache_key") == dataset_keys[name]
-    }
-    todo = [d for d in datasets if d.spec.name not in done]
-    if existing is not None and not todo and existing.get("status") != "failed":
-        config.log(f"{entry.name}: up to date in {path} (use --force to re-measure)")
-        return existing
-
-    record: dict[str, Any] = {
-        "schema": SCHEMA,
-        "submission": submission.name,
-        "team": submission.team,
-        "status": "ok",
-        "error": None,
-        "reference": submission.reference,
-        "data_range": submission.data_range,
-        "params": None, "flops": None, "activations": None, "num_conv": None,
-        "complexity": None,
-        "checkpoint": {"file": submission.checkpoint, "path": str(checkpoint) if checkpoint else None, "sha256": checkpoint_sha}
-        if submission.checkpoint else None,
-        "plugin": {"source": entry.source, "sha256": entry.source_sha256},
-        "datasets": {**kept, **done},
-        "settings": settings,
-        "environment": dict(environment),
-        "warnings": [],
-        "run_key": run_key,
-    }
-    missing_weights = submission.requires_weights and checkpoint is None
-    if missing_weights:
-        record["status"] = "no_weights"
-        record["error"] = (
-            f"checkpoint {submission.checkpoint} not found in the model zoo "
-            f"({', '.join(map(str, zoo)) or 'none given'}); pass --model-zoo DIR for a PSNR rank"
-        )
-
-    worker_config = _worker_config(entry, checkpoint, settings, config, checkpoint_sha256=checkpoint_sha)
-    limits = _limits(config, settings, scrub_paths=hidden)
-    log_path = config.out_dir / "logs" / f"{submission.name}.log"
-    gpu_uuid = (environment.get("gpu") or {}).get("uuid")
-    telemetry_start = gpu_telemetry(gpu_uuid) if device.startswith("cuda") else None
-
-    start_worker = _worker_factory(worker_config, limits, config.isolate, log_path)
-    worker = None
+def measure_submission(entry: PluginEntry, identity: Identity, datasets: Sequence[PreparedDataset],
+                       record: SubmissionResult, ctx: RunContext) -> None:
+    """Load the submission, measure every dataset still to do, then verify its timed outputs afresh."""
+    info = entry.info
+    assert info is not None
+    start = worker_factory(entry, identity, ctx, ctx.config.out_dir / "logs" / f"{entry.name}.log")
+    missing_weights = info.requires_weights and identity.checkpoint is None
+    if missing_weights:  # measured all the same; ``finish`` settles the status as no_weights
+        zoo = ", ".join(map(str, model_zoo_dirs(ctx.config.model_zoo))) or "none given"
+        record.error = (f"checkpoint {info.checkpoint} not found "
+                        f"({'in ' + info.code_root if info.kind == 'ntire-team' else 'in the model zoo: ' + zoo}); "
+                        "pass --model-zoo DIR for a PSNR rank")
+    worker, loaded = start(True)
+    rng = np.random.default_rng(ctx.config.seed)
+    candidates = []
     try:
-        worker = start_worker()
-        loaded = worker.load()
-        complexity = loaded["complexity"]
-        record.update({k: complexity[k] for k in ("params", "flops", "activations", "num_conv")})
-        record["complexity"] = {k: complexity.get(k) for k in ("input_size", "unsupported_ops", "peak_memory_mb")}
-        record["environment"]["threads"] = loaded["num_threads"]
-        compute_quality = not missing_weights
-        for index, dataset in enumerate(todo):
-            result = _run_dataset(
-                worker, start_worker, dataset, config, submission.scale, device,
-                compute_quality=compute_quality, check_determinism=index == 0,
-                label=f"{submission.name} · {dataset.spec.name}",
-            )
-            result["cache_key"] = dataset_keys[dataset.spec.name]
-            record["datasets"][dataset.spec.name] = result
-            atomic_write_json(path, record)
-    except WorkerFailure as exc:
-        record["status"] = "failed"
-        record["error"] = str(exc)
-        config.log(f"{submission.name}: failed: {exc}")
+        apply_load_report(record, loaded, worker)
+        for index, dataset in enumerate(datasets):
+            result, passes = measure_dataset(worker, start, dataset, info.data_range, info.scale,
+                                             compute_quality=not missing_weights, check_determinism=index == 0,
+                                             rng=rng, ctx=ctx, label=f"{entry.name} · {dataset.spec.name}")
+            result.cache_key = identity.dataset_keys[dataset.spec.name]
+            record.datasets[dataset.spec.name] = result
+            ctx.store.save(record)
+            if ctx.config.verify and worker.isolated:
+                lr_images = [read_image(p.lr_path) for p in dataset.pairs]
+                candidates += pick_candidates(dataset.spec.name, lr_images, passes, rng)
     finally:
-        if worker is not None:
-            worker.close()
-    if telemetry_start is not None:
-        telemetry_end = gpu_telemetry(gpu_uuid)
-        record["environment"]["gpu_telemetry"] = {"start": telemetry_start, "end": telemetry_end}
-        record["warnings"].extend(telemetry_warnings(telemetry_start, telemetry_end))
-    for name, result in record["datasets"].items():
-        if result["runtime_ms"].get("unstable"):
-            record["warnings"].append(
-                f"{name}: runtime varies by {result['runtime_ms']['run_cv']:.1%} between passes (>2%); "
-                "results are unstable, quiet the machine and re-run"
-            )
-    atomic_write_json(path, record)
-    return record
-
-
-def _timing_passes(
-    worker,
-    start_worker: Callable[..., Any],
-    lr_images: Sequence[np.ndarray],
-    runs: int,
-    isolate: bool,
-    bar: tqdm,
-    on_output: Callable[[int, torch.Tensor], None] | None = None,
-    check_determinism: bool = False,
-    image_label: Callable[[int], str] = str,
-) -> tuple[list[list[float]], list[float], float | None]:
-    """Time ``runs`` passes over the LR images: per-image samples, per-pass headlines, peak memory.
-
-    The first pass runs on ``worker`` and hands each SR output to ``on_output``; each extra
-    pass gets a fresh process when isolating, as pyperf does for its workers.
-    """
-    samples: list[list[float]] = [[] for _ in lr_images]
-    headlines: list[float] = []
-    peak = None
-    for run_index in range(runs):
-        first_pass = run_index == 0
-        pass_worker = worker if first_pass or not isolate else start_worker(count_complexity=False)
+        worker.close()
+    if candidates:
+        verifier, _ = start(False)
         try:
-            if pass_worker is not worker:
-                pass_worker.load()
-            pass_worker.begin_dataset()
-            medians = []
-            for i, lr in enumerate(lr_images):
-                try:
-                    sr, image_samples = pass_worker.super_resolve(
-                        lr, check_determinism=check_determinism and first_pass and i == 0,
-                        want_output=first_pass and on_output is not None,
-                    )
-                except WorkerFailure as exc:
-                    raise WorkerFailure(f"{image_label(i)}: {exc}") from None
-                if sr is not None and on_output is not None:
-                    on_output(i, sr)
-                samples[i].extend(image_samples)
-                medians.append(summarize_samples(image_samples)["median"])
-                bar.update(1)
-            headlines.append(summarize_dataset(medians)["mean"])
-            pass_peak = pass_worker.end_dataset().get("peak_memory_mb")
-            peak = pass_peak if peak is None or pass_peak is None else max(peak, pass_peak)
+            worst = verify_repeats(verifier, candidates, info.scale, info.data_range)
         finally:
-            if pass_worker is not worker:
-                pass_worker.close()
-    return samples, headlines, peak
+            verifier.close()
+        for dataset in datasets:
+            audit = record.datasets[dataset.spec.name].timing_audit
+            if audit is not None:
+                count = sum(1 for c in candidates if c.dataset == dataset.spec.name)
+                audit.verified = (f"{count} timed repeats recomputed in a fresh process: largest difference "
+                                  f"{worst * 255:.2g} grey levels (tolerance {VERIFY_TOLERANCE * 255:.2g})")
+    elif datasets and not worker.isolated:
+        record.warnings.append("timed outputs were not recomputed in a fresh process (--no-isolation)")
 
 
-def _runtime_summary(samples: list[list[float]], headlines: list[float]) -> dict[str, Any]:
-    runtime: dict[str, Any] = summarize_dataset([summarize_samples(s)["median"] for s in samples])
-    runtime.update(summarize_runs(headlines))
-    return runtime
+def apply_load_report(record: SubmissionResult, loaded: dict[str, Any], worker: Any) -> None:
+    """Copy what the worker reported at load time into the record (complexity, warnings, dependencies)."""
+    complexity = loaded.get("complexity")
+    if isinstance(complexity, dict):
+        record.complexity = ComplexityResult(
+            params=int(complexity["params"]), flops=int(complexity["flops"]),
+            activations=int(complexity["activations"]), num_conv=int(complexity["num_conv"]),
+            input_size=list(complexity["input_size"]), unsupported_ops=dict(complexity["unsupported_ops"]),
+            peak_memory_mb=complexity.get("peak_memory_mb"))
+    record.environment.threads = int(loaded.get("num_threads") or 0) or record.environment.threads
+    record.warnings.extend(str(w) for w in loaded.get("warnings", []))
+    record.opt_ins = sorted({str(o) for o in loaded.get("opt_ins", [])})
+    if record.checkpoint is not None:
+        record.checkpoint.trusted_pickle = "trust_pickle" in record.opt_ins
+    record.sandbox = worker.sandbox_info
+    dependencies = {}
+    for path in loaded.get("dependencies", []):
+        candidate = Path(str(path))
+        if candidate.suffix == ".py" and candidate.is_file() and candidate.stat().st_size < 50 * 2**20:
+            dependencies[str(candidate)] = sha256_file(candidate)
+    if record.plugin is not None:
+        record.plugin.dependencies = dependencies
 
 
-def _run_dataset(
-    worker,
-    start_worker: Callable[..., Any],
-    dataset: PreparedDataset,
-    config: RunConfig,
-    scale: int,
-    device: str,
-    compute_quality: bool,
-    check_determinism: bool,
-    label: str,
-) -> dict[str, Any]:
+def measure_dataset(worker: Any, start: Callable[[bool], tuple[Any, dict]], dataset: PreparedDataset,
+                    data_range: float, scale: int, compute_quality: bool, check_determinism: bool,
+                    rng: np.random.Generator, ctx: RunContext, label: str) -> tuple[DatasetResult, list[PassRecord]]:
+    """Every timing pass of one dataset (the first also scores quality); the dataset's result."""
     pairs = dataset.pairs
     lr_images = [read_image(pair.lr_path) for pair in pairs]
     qualities: list[dict[str, float] | None] = [None] * len(pairs)
 
-    def score_output(i: int, sr: torch.Tensor) -> None:
+    def score(i: int, sr: np.ndarray) -> None:
         hr = read_hr(pairs[i], lr_images[i], scale)
-        hr_tensor = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).to(device)
-        qualities[i] = image_quality(sr.to(device), hr_tensor, border=scale)
+        hr_tensor = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1)
+        qualities[i] = image_quality(torch.from_numpy(sr), hr_tensor, border=scale)
 
-    with tqdm(total=len(pairs) * config.runs, desc=label, unit="img", disable=not config.progress, leave=False) as bar:
-        samples, headlines, peak = _timing_passes(
-            worker, start_worker, lr_images, config.runs, config.isolate, bar,
-            on_output=score_output if compute_quality else None, check_determinism=check_determinism,
-            image_label=lambda i: f"{dataset.spec.name}/{pairs[i].name}",
-        )
-    images = []
-    for pair, quality, image_samples in zip(pairs, qualities, samples):
-        row: dict[str, Any] = {"name": pair.name}
-        row.update({k: (quality[k] if quality else None) for k in METRIC_KEYS})
-        row["runtime_ms"] = summarize_samples(image_samples)
-        images.append(row)
-    # Without weights there is no quality to average (None per key), only runtime.
+    audit = DatasetAudit(data_range)
+    cap = ctx.config.timing_settings(ctx.device).repeats
+    passes: list[PassRecord] = []
+    with tqdm(total=len(pairs) * ctx.config.runs, desc=label, unit="img", disable=not ctx.config.progress,
+              leave=False) as bar:
+        for run_index in range(ctx.config.runs):
+            pass_worker = worker if run_index == 0 or not worker.isolated else start(False)[0]
+            try:
+                passes.append(run_pass(
+                    pass_worker, lr_images, scale, cap, audit, rng, bar,
+                    on_output=score if compute_quality and run_index == 0 else None,
+                    check_determinism=check_determinism and run_index == 0,
+                    image_label=lambda i: f"{dataset.spec.name}/{pairs[i].name}"))
+            finally:
+                if pass_worker is not worker:
+                    pass_worker.close()
+    per_image = [image_runtime(passes, i) for i in range(len(pairs))]
     measured = [q for q in qualities if q is not None]
-    result: dict[str, Any] = mean_quality(measured) if measured else dict.fromkeys(METRIC_KEYS)
-    result.update({
-        "threshold": dataset.spec.threshold,
-        "num_images": len(images),
-        "runtime_ms": _runtime_summary(samples, headlines),
-        "peak_memory_mb": peak,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "images": images,
-    })
-    return result
+    means = mean_quality(measured) if measured else dict.fromkeys(METRIC_KEYS)
+    peaks = [p.peak_memory_mb for p in passes if p.peak_memory_mb is not None]
+    result = DatasetResult(
+        num_images=len(pairs), threshold=dataset.spec.threshold, runtime_ms=dataset_runtime(passes, per_image),
+        peak_memory_mb=max(peaks) if peaks else None, measured_at=now_stamp(), timing_audit=audit.finish(),
+        images=quality_rows([p.name for p in pairs], qualities, per_image), **means)
+    return result, passes
 
 
-def bench_submission(
-    entry: PluginEntry, inputs: Sequence[np.ndarray], config: RunConfig
-) -> dict[str, Any]:
+# --------------------------------------------------------------------------- bench
+
+
+def bench_submission(entry: PluginEntry, inputs: Sequence[np.ndarray], config: RunConfig) -> dict[str, Any]:
     """Runtime only: time a submission on LR arrays, ``config.runs`` passes in fresh workers.
 
     Needs no dataset and no weights (a missing checkpoint leaves random initial weights,
-    which time the same).
+    which time the same). The parent's clock and input checks apply as in a run.
     """
-    if not entry.ok:
+    if not entry.ok or entry.info is None:
         raise WorkerFailure(entry.error or f"{entry.name}: broken plugin")
-    submission = entry.submission
-    assert submission is not None
     device = resolve_device(config.device)
-    settings = config.measurement_settings(device)
-    checkpoint = resolve_checkpoint(submission, model_zoo_dirs(config.model_zoo))
-    worker_config = _worker_config(entry, checkpoint, settings, config)
-    limits = _limits(config, settings)
-    start_worker = _worker_factory(worker_config, limits, config.isolate)
-    worker = start_worker(count_complexity=False)
-    try:
-        worker.load()
-        with tqdm(total=len(inputs) * config.runs, desc=f"bench {submission.name}", unit="img",
-                  disable=not config.progress, leave=False) as bar:
-            samples, headlines, _ = _timing_passes(worker, start_worker, inputs, config.runs, config.isolate, bar,
-                                                   image_label=lambda i: f"input {i}")
-    finally:
-        worker.close()
-    runtime = _runtime_summary(samples, headlines)
+    ctx = RunContext(config, device, collect_environment(device, config.threads_for(device)), config.settings(device),
+                     ResultsStore(config.out_dir), [])
+    info = entry.info
+    base = Path(info.code_root) if info.kind == "ntire-team" and info.code_root else None
+    checkpoint = resolve_checkpoint(info.checkpoint, model_zoo_dirs(config.model_zoo), base)
+    identity = Identity("bench", {}, checkpoint, None)
+    start = worker_factory(entry, identity, ctx)
+    audit = DatasetAudit(info.data_range)
+    rng = np.random.default_rng(config.seed)
+    cap = config.timing_settings(device).repeats
+    passes = []
+    with tqdm(total=len(inputs) * config.runs, desc=f"bench {entry.name}", unit="img", disable=not config.progress,
+              leave=False) as bar:
+        for _ in range(config.runs):
+            worker, _loaded = start(False)
+            try:
+                passes.append(run_pass(worker, inputs, info.scale, cap, audit, rng, bar,
+                                       image_label=lambda i: f"input {i}"))
+            finally:
+                worker.close()
+    audit.finish()
+    per_image = [image_runtime(passes, i) for i in range(len(inputs))]
     return {
-        "submission": submission.name,
-        "weights": checkpoint is not None,
-        "inputs": [list(lr.shape[:2]) for lr in inputs],
-        "runtime_ms": runtime,
-        "settings": settings,
-        "environment": collect_environment(device, settings["threads"]),
+        "submission": entry.name, "weights": checkpoint is not None, "inputs": [list(lr.shape[:2]) for lr in inputs],
+        "runtime_ms": dataset_runtime(passes, per_image), "settings": ctx.settings, "environment": ctx.environment,
+        "audit": audit.record,
     }
+
+
+__all__ = ["RunConfig", "PreparedDataset", "prepare_datasets", "run_benchmark", "evaluate_submission",
+           "bench_submission", "NotCredible"]

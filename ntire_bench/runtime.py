@@ -1,14 +1,16 @@
-"""Runtime measurement: warm-up, repeated timed forward passes, and their statistics.
+"""Runtime measurement: warm-up, timed forward passes, and their statistics.
 
 On CUDA each forward pass is bracketed by a pair of ``torch.cuda.Event``; the host
-synchronises once per image, after all repeats, so no sync sits between samples.
-On CPU the clock is ``time.perf_counter_ns`` (CPU execution is synchronous).
+synchronises once per batch of repeats, so no synchronisation sits between the samples of a
+batch. On CPU the clock is ``time.perf_counter_ns`` (CPU execution is synchronous).
 
-Only the model's forward pass is inside the timed region: the host-to-device copy of the
-LR input, padding, the uint8 conversion and the copy back are all outside it.
+Only the model's forward pass is inside the timed region: preparing the input of each
+repeat (docs/isolation.md: every repeat sees a slightly different input), padding,
+cropping, recording output probes, the uint8 conversion and the copies are all outside it.
 
-The official NTIRE script times each image once with no warm-up; that is the special
-case ``TimingSettings(warmup=0, repeats=1)``, used by the stability benchmark.
+The clock functions are bound when this module is imported, which the worker does before
+any plugin code runs; ``clocks_replaced`` says whether plugin code has swapped them since.
+The parent never relies on that alone: it times every request with its own clock.
 """
 
 from __future__ import annotations
@@ -22,36 +24,68 @@ from typing import Callable, Sequence
 
 import torch
 
+# Bound before any plugin is imported (see the module docstring).
+_PERF_COUNTER_NS = time.perf_counter_ns
+_CUDA_EVENT = torch.cuda.Event
+_ELAPSED_TIME = torch.cuda.Event.elapsed_time
+_RECORD = torch.cuda.Event.record
+_SYNCHRONIZE = torch.cuda.synchronize
+
 # Defaults measured for run-to-run stability (benchmarks/runtime_stability.py); see docs/runtime.md.
 DEFAULT_WARMUP = {"cuda": 5, "cpu": 2}
 DEFAULT_REPEATS = {"cuda": 20, "cpu": 10}
+# Adaptive mode's caps: warm-up may run longer than the fixed count when passes keep drifting,
+# sampling never more than today's fixed repeats.
+ADAPTIVE_WARMUP_CAP = {"cuda": 10, "cpu": 4}
 # A run whose between-pass CV exceeds this is flagged as unstable in the results.
 UNSTABLE_RUN_CV = 0.02
+# Adaptive mode on CUDA reads the events back after this many repeats at a time.
+CUDA_BATCH = 5
 
 
 @dataclass(frozen=True)
 class TimingSettings:
-    """How one image is timed: untimed warm-up passes, then ``repeats`` timed passes."""
+    """How one image is timed.
+
+    ``fixed``: ``warmup`` untimed passes, then ``repeats`` timed ones. ``adaptive``: warm-up
+    until consecutive passes stop drifting (at most ``warmup``), then samples until the
+    median's ``confidence`` interval is within ``target`` of it (relative half-width), with
+    at least ``min_repeats`` and at most ``repeats`` samples.
+    """
 
     warmup: int
     repeats: int
     device: str = "cpu"
+    mode: str = "fixed"
+    min_repeats: int = 5
+    target: float = 0.005
+    confidence: float = 0.95
 
     def __post_init__(self) -> None:
         if self.warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {self.warmup}")
         if self.repeats < 1:
             raise ValueError(f"repeats must be >= 1, got {self.repeats}")
+        if self.mode not in ("fixed", "adaptive"):
+            raise ValueError(f"timing mode must be fixed or adaptive, got {self.mode!r}")
+        if self.mode == "adaptive" and not 0 < self.target < 1:
+            raise ValueError(f"the adaptive target must be a fraction in (0, 1), got {self.target}")
 
     @classmethod
-    def for_device(cls, device: str, warmup: int | None = None, repeats: int | None = None) -> "TimingSettings":
+    def for_device(cls, device: str, warmup: int | None = None, repeats: int | None = None,
+                   mode: str = "fixed", **adaptive: float) -> "TimingSettings":
         """Settings with the per-device defaults filled in."""
         kind = "cuda" if str(device).startswith("cuda") else "cpu"
+        default_warmup = ADAPTIVE_WARMUP_CAP[kind] if mode == "adaptive" else DEFAULT_WARMUP[kind]
         return cls(
-            warmup=DEFAULT_WARMUP[kind] if warmup is None else warmup,
+            warmup=default_warmup if warmup is None else warmup,
             repeats=DEFAULT_REPEATS[kind] if repeats is None else repeats,
-            device=str(device),
+            device=str(device), mode=mode, **adaptive,
         )
+
+    @property
+    def on_cuda(self) -> bool:
+        return str(self.device).startswith("cuda")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,34 +104,96 @@ def default_cpu_threads() -> int:
     return max(1, cores - 1)
 
 
-def time_forward(forward: Callable[[], torch.Tensor], settings: TimingSettings) -> tuple[torch.Tensor, list[float]]:
-    """Run ``forward`` warm-up + repeats times; return the last output and the timed samples in ms.
+def clocks_replaced() -> str | None:
+    """Which of the clocks the harness reads plugin code has replaced since start-up, or None."""
+    swapped = []
+    if time.perf_counter_ns is not _PERF_COUNTER_NS:
+        swapped.append("time.perf_counter_ns")
+    if torch.cuda.Event is not _CUDA_EVENT:
+        swapped.append("torch.cuda.Event")
+    if torch.cuda.Event.elapsed_time is not _ELAPSED_TIME or torch.cuda.Event.record is not _RECORD:
+        swapped.append("torch.cuda.Event methods")
+    if torch.cuda.synchronize is not _SYNCHRONIZE:
+        swapped.append("torch.cuda.synchronize")
+    return ", ".join(swapped) or None
 
-    Warm-up passes are never part of the samples: they absorb cuDNN autotuning, lazy
-    initialisation and allocator growth for this input shape.
+
+def perf_ms() -> float:
+    """The harness's own monotonic clock, in ms (bound before any plugin code ran)."""
+    return _PERF_COUNTER_NS() / 1e6
+
+
+def run_warmup(forward: Callable[[], torch.Tensor], settings: TimingSettings, detector: object | None = None,
+               first_ms: float | None = None) -> list[float]:
+    """Untimed warm-up passes; returns their host durations (ms), which only decide when to stop.
+
+    Fixed mode runs ``settings.warmup`` passes. Adaptive mode feeds a warm-up detector
+    (``stats.WarmupDetector``) the quality pass's duration ``first_ms`` and then each
+    pass's, and stops when it says the passes have stopped drifting (at most
+    ``settings.warmup`` passes).
     """
-    output = None
+    durations: list[float] = []
+    adaptive = settings.mode == "adaptive" and detector is not None
+    if adaptive and first_ms is not None:
+        detector.add(first_ms)
     with torch.inference_mode():
-        for _ in range(settings.warmup):
-            output = forward()
-        if str(settings.device).startswith("cuda"):
-            torch.cuda.synchronize(settings.device)
-            starts = [torch.cuda.Event(enable_timing=True) for _ in range(settings.repeats)]
-            ends = [torch.cuda.Event(enable_timing=True) for _ in range(settings.repeats)]
-            for start, end in zip(starts, ends):
-                start.record()
-                output = forward()
-                end.record()
-            torch.cuda.synchronize(settings.device)
-            samples = [start.elapsed_time(end) for start, end in zip(starts, ends)]
+        while len(durations) < settings.warmup and not (adaptive and detector.done):
+            start = perf_ms()
+            forward()
+            if settings.on_cuda:
+                _SYNCHRONIZE(settings.device)
+            durations.append(perf_ms() - start)
+            if adaptive:
+                detector.add(durations[-1])
+    return durations
+
+
+def time_repeats(forward: Callable[[], torch.Tensor], settings: TimingSettings,
+                 before: Callable[[int], None] = lambda k: None,
+                 after: Callable[[int, torch.Tensor], None] = lambda k, out: None,
+                 sampler_factory: Callable[[], object] | None = None) -> tuple[list[float], str]:
+    """Timed forward passes; returns the samples (ms) and why sampling stopped.
+
+    ``before(k)`` prepares repeat ``k``'s input and ``after(k, output)`` records what the
+    parent will check about its output; both run outside the timed region.
+    """
+    sampler = sampler_factory() if settings.mode == "adaptive" and sampler_factory else None
+    samples: list[float] = []
+    with torch.inference_mode():
+        if settings.on_cuda:
+            while len(samples) < settings.repeats:
+                batch = min(settings.repeats - len(samples), CUDA_BATCH if sampler else settings.repeats)
+                pairs = [(_CUDA_EVENT(enable_timing=True), _CUDA_EVENT(enable_timing=True)) for _ in range(batch)]
+                for i, (start, end) in enumerate(pairs):
+                    k = len(samples) + i
+                    before(k)
+                    start.record()
+                    output = forward()
+                    end.record()
+                    after(k, output)
+                _SYNCHRONIZE(settings.device)
+                for start, end in pairs:
+                    samples.append(_ELAPSED_TIME(start, end))
+                    if sampler is not None:
+                        sampler.add(samples[-1])
+                if sampler is not None and sampler.done:
+                    return samples, sampler.stop_reason
         else:
-            samples = []
-            for _ in range(settings.repeats):
-                begin = time.perf_counter_ns()
+            while len(samples) < settings.repeats:
+                k = len(samples)
+                before(k)
+                begin = _PERF_COUNTER_NS()
                 output = forward()
-                samples.append((time.perf_counter_ns() - begin) / 1e6)
-    assert output is not None
-    return output, samples
+                samples.append((_PERF_COUNTER_NS() - begin) / 1e6)
+                after(k, output)
+                if sampler is not None:
+                    sampler.add(samples[-1])
+                    if sampler.done:
+                        return samples, sampler.stop_reason
+    return samples, "cap" if sampler is not None else "fixed"
+
+
+# ------------------------------------------------------------------------ statistics
 
 
 def _quantile(sorted_values: Sequence[float], q: float) -> float:

@@ -1,24 +1,18 @@
-"""Running one submission's model: the only code that executes untrusted plugins.
+"""The worker: the only process that runs submission code (``python -m ntire_bench.worker``).
 
-``SubmissionSession`` loads a model and super-resolves LR arrays with timing. It runs
-in a child process (``python -m ntire_bench.worker``), driven over a JSON-lines pipe by
-``IsolatedWorker``, or in the caller's process through ``InProcessWorker``; both expose
-the same methods. The child receives LR pixels through ``.npy`` files in a private
-temporary directory and writes SR the same way: no HR path or pixel ever reaches it.
+A ``Session`` loads one submission and answers the parent's requests (protocol.py): load
+and count complexity, then per image a quality pass and warm-up (``image``), and a timed
+block (``time``) whose repeats each see the LR image plus a little noise the parent chose
+at that moment, reporting the samples and a few output values per repeat for the parent to
+check (docs/isolation.md). LR pixels arrive, and SR pixels leave, as ``.npy`` files in the
+worker's private directory; no HR path or pixel ever reaches this process.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import selectors
-import signal
-import subprocess
 import sys
-import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,59 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .plugins import PluginError, Submission, load_submission, load_weights, one_line
-from .runtime import TimingSettings, time_forward
+from . import runtime  # binds the clocks before any plugin code runs
+from .plugins import PluginError, Submission, SubmissionInfo, one_line
+from .protocol import Request, WorkerFailure, encode_reply
 
-# Quantised outputs of two identical passes may differ by one level where a float lands
-# on a rounding boundary (non-associative GPU reductions); more than that is nondeterminism.
+# Quantised outputs of two identical passes may differ by one level where a float lands on a
+# rounding boundary (non-associative GPU reductions); more than that is nondeterminism.
 DETERMINISM_TOLERANCE = 1
-# Environment variables a child may inherit; everything else (data roots included) is dropped.
-_ENV_ALLOWLIST = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "SHELL",
-                  "PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH", "NTIRE_BENCH_MODEL_ZOO")
-_ENV_PREFIXES = ("CUDA_", "NVIDIA_", "CUBLAS_", "CUDNN_", "PYTORCH_", "TORCH_", "NCCL_")
-
-
-class WorkerFailure(Exception):
-    """The submission failed; ``str(exc)`` is the one-line reason recorded in its results."""
-
-
-@dataclass
-class WorkerConfig:
-    """Everything a session needs to load and run one submission."""
-
-    source: str
-    name: str
-    checkpoint: str | None
-    device: str = "cpu"
-    warmup: int = 2
-    repeats: int = 5
-    threads: int | None = None
-    cudnn_benchmark: bool = False
-    complexity_size: tuple[int, int] = (256, 256)
-    checkpoint_sha256: str | None = None
-    count_complexity: bool = True
-
-
-class SubmissionModule(nn.Module):
-    """A submission's model with its input contract applied: padding, cropping and custom forward.
-
-    Complexity is counted through this wrapper so that it covers exactly what is timed.
-    """
-
-    def __init__(self, submission: Submission, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.scale = submission.scale
-        self.pad_to_multiple = submission.pad_to_multiple
-        self.custom_forward = submission.forward
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        x = pad_to_multiple(x, self.pad_to_multiple)
-        out = self.custom_forward(self.model, x) if self.custom_forward else self.model(x)
-        if not isinstance(out, torch.Tensor):
-            raise WorkerFailure(f"forward returned {type(out).__name__}, expected a torch.Tensor")
-        return out[..., : height * self.scale, : width * self.scale]
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -94,116 +42,29 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-class SubmissionSession:
-    """A loaded submission, ready to super-resolve LR images with timing."""
+class ModelCall(nn.Module):
+    """What is timed and counted: the model, or the team's official inference wrapper around it."""
 
-    def __init__(self, config: WorkerConfig):
-        self.config = config
-        self.device = torch.device(config.device)
-        self.settings = TimingSettings(warmup=config.warmup, repeats=config.repeats, device=config.device)
-        self.submission: Submission | None = None
-        self.module: SubmissionModule | None = None
-        self.weights_loaded = False
+    def __init__(self, model: nn.Module, custom_forward: Any = None):
+        super().__init__()
+        self.model = model
+        self.custom_forward = custom_forward
 
-    def load(self) -> dict[str, Any]:
-        """Import the plugin, build the model, load weights, and count its complexity."""
-        from .complexity import measure_complexity
-
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
-        torch.backends.cudnn.benchmark = self.config.cudnn_benchmark
-        try:
-            self.submission = load_submission(self.config.source, self.config.name)
-        except PluginError as exc:
-            raise WorkerFailure(str(exc)) from exc
-        model = _guarded("building the model", self.submission.model)
-        if not isinstance(model, nn.Module):
-            raise WorkerFailure(f"the model factory returned {type(model).__name__}, expected torch.nn.Module")
-        if self.config.checkpoint:
-            try:
-                load_weights(model, self.config.checkpoint, self.submission.sha256)
-            except PluginError as exc:
-                raise WorkerFailure(str(exc)) from exc
-            self.weights_loaded = True
-        self.module = SubmissionModule(self.submission, model).to(self.device).eval()
-        complexity = None
-        if self.config.count_complexity:
-            complexity = _guarded(
-                "counting complexity",
-                lambda: measure_complexity(self.module, self.config.complexity_size, device=str(self.device)),
-            ).to_dict()
-        return {
-            "team": self.submission.team,
-            "data_range": self.submission.data_range,
-            "reference": self.submission.reference,
-            "requires_weights": self.submission.requires_weights,
-            "weights_loaded": self.weights_loaded,
-            "complexity": complexity,
-            "num_threads": torch.get_num_threads(),
-        }
-
-    def begin_dataset(self) -> None:
-        """Reset the peak-memory counter, so each dataset reports its own peak."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-
-    def end_dataset(self) -> dict[str, Any]:
-        """The peak memory since ``begin_dataset`` (CUDA only)."""
-        if self.device.type != "cuda":
-            return {"peak_memory_mb": None}
-        torch.cuda.synchronize(self.device)
-        return {"peak_memory_mb": torch.cuda.max_memory_allocated(self.device) / 2**20}
-
-    def super_resolve(self, lr: np.ndarray, check_determinism: bool = False) -> tuple[torch.Tensor, list[float]]:
-        """Time the model on one HxWx3 uint8 LR image; return the uint8 (3,sH,sW) SR and samples in ms."""
-        from .metrics import quantize
-
-        assert self.submission is not None and self.module is not None, "call load() first"
-        if lr.dtype != np.uint8 or lr.ndim != 3 or lr.shape[2] != 3:
-            raise WorkerFailure(f"internal: LR must be HxWx3 uint8, got {lr.dtype} {lr.shape}")
-        data_range = self.submission.data_range
-        x = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].to(self.device)
-        x = x.float() * (data_range / 255.0)
-        module = self.module
-
-        def forward() -> torch.Tensor:
-            return module(x)
-
-        output, samples = _guarded("forward", lambda: time_forward(forward, self.settings))
-        expected = (1, 3, lr.shape[0] * self.submission.scale, lr.shape[1] * self.submission.scale)
-        _check_output(output, expected)
-        sr = quantize(output[0], data_range)
-        if check_determinism:
-            with torch.inference_mode():
-                again = quantize(_guarded("forward", forward)[0], data_range)
-            diff = int((sr.int() - again.int()).abs().max())
-            if diff > DETERMINISM_TOLERANCE:
-                raise WorkerFailure(
-                    f"non-deterministic output: two passes over the same image differ by up to {diff} "
-                    "grey levels; fix seeds or disable random ops in eval mode"
-                )
-        return sr, samples
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.custom_forward(self.model, x) if self.custom_forward else self.model(x)
 
 
-def _guarded(what: str, fn):
-    """Call ``fn``, turning any exception into a one-line WorkerFailure."""
-    try:
-        return fn()
-    except WorkerFailure:
-        raise
-    except MemoryError as exc:
-        raise WorkerFailure(f"out of memory while {what}: {one_line(exc)}") from exc
-    except torch.cuda.OutOfMemoryError as exc:
-        raise WorkerFailure(f"out of GPU memory while {what}") from exc
-    except Exception as exc:
-        text = one_line(exc)
-        if "can't allocate memory" in text or "out of memory" in text.lower():
-            raise WorkerFailure(f"out of memory while {what}: {text}") from exc
-        raise WorkerFailure(f"{what} raised {text}") from exc
+def super_resolve(submission: Submission, module: ModelCall, x: torch.Tensor) -> torch.Tensor:
+    """The harness's input contract around one forward pass: pad to the declared multiple, crop back."""
+    height, width = x.shape[-2:]
+    out = module(pad_to_multiple(x, submission.pad_to_multiple))
+    if not isinstance(out, torch.Tensor):
+        raise WorkerFailure(f"forward returned {type(out).__name__}, expected a torch.Tensor")
+    return out[..., : height * submission.scale, : width * submission.scale]
 
 
-def _check_output(output: Any, expected: tuple[int, ...]) -> None:
+def check_output(output: Any, expected: tuple[int, ...]) -> None:
+    """A forward pass must return a finite float tensor of the expected (cropped) shape."""
     if not isinstance(output, torch.Tensor):
         raise WorkerFailure(f"forward returned {type(output).__name__}, expected a torch.Tensor")
     if not output.is_floating_point():
@@ -215,250 +76,290 @@ def _check_output(output: Any, expected: tuple[int, ...]) -> None:
         raise WorkerFailure(f"output has {bad} NaN/Inf values")
 
 
-# --------------------------------------------------------------------------- clients
+def guarded(what: str, fn, roots: list[Path] | None = None):
+    """Call ``fn``, turning any exception into a one-line WorkerFailure."""
+    from .loading import explain_exception
 
-
-class InProcessWorker:
-    """Runs a session in this process: no isolation, no transfer cost, no timeout."""
-
-    isolated = False
-
-    def __init__(self, config: WorkerConfig):
-        self.session = SubmissionSession(config)
-
-    def load(self) -> dict[str, Any]:
-        return self.session.load()
-
-    def begin_dataset(self) -> None:
-        _guarded("preparing the dataset", self.session.begin_dataset)
-
-    def end_dataset(self) -> dict[str, Any]:
-        return _guarded("finishing the dataset", self.session.end_dataset)
-
-    def super_resolve(
-        self, lr: np.ndarray, check_determinism: bool = False, want_output: bool = True
-    ) -> tuple[torch.Tensor | None, list[float]]:
-        sr, samples = self.session.super_resolve(lr, check_determinism)
-        return (sr if want_output else None), samples
-
-    def close(self) -> None:
-        self.session = None  # type: ignore[assignment]
+    try:
+        return fn()
+    except WorkerFailure:
+        raise
+    except PluginError as exc:
+        raise WorkerFailure(str(exc)) from exc
+    except MemoryError as exc:
+        raise WorkerFailure(f"out of memory while {what}: {one_line(exc)}") from exc
+    except torch.cuda.OutOfMemoryError as exc:
+        raise WorkerFailure(f"out of GPU memory while {what}") from exc
+    except Exception as exc:
+        text = explain_exception(exc, roots or [])
+        if "can't allocate memory" in text or "out of memory" in text.lower():
+            raise WorkerFailure(f"out of memory while {what}: {text}") from exc
+        raise WorkerFailure(f"{what} raised {text}") from exc
 
 
 @dataclass
-class WorkerLimits:
-    """Per-submission resource limits for an isolated worker."""
+class _Image:
+    """The image being timed: its 0..255 pixels, the quality pass's output, and the timed-input buffer."""
 
-    timeout_s: float = 3600.0
-    memory_bytes: int | None = None
-    threads: int | None = None
-    scrub_paths: list[str] = field(default_factory=list)
-
-
-def child_environment(threads: int | None, scrub_paths: list[str]) -> dict[str, str]:
-    """A minimal environment for the child: allow-listed variables, no value naming a hidden path."""
-    env = {}
-    for key, value in os.environ.items():
-        if key in _ENV_ALLOWLIST or key.startswith(_ENV_PREFIXES):
-            if not any(hidden and hidden in value for hidden in scrub_paths):
-                env[key] = value
-    # The harness must be importable in the child even when run from a source tree.
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    if threads:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = str(threads)
-    return env
+    base255: torch.Tensor  # (1, 3, H, W) float, 0..255
+    work255: torch.Tensor  # the same shape: base plus this repeat's noise
+    reference: torch.Tensor  # the quality pass's raw output (padded size)
+    height: int
+    width: int
 
 
-class IsolatedWorker:
-    """Runs a session in a fresh child process with a timeout, a memory cap and thread limits."""
+@dataclass
+class Session:
+    """A loaded submission, ready to super-resolve LR images with timing."""
 
-    isolated = True
+    submission: Submission | None = None
+    module: ModelCall | None = None
+    settings: runtime.TimingSettings | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    roots: list[Path] = field(default_factory=list)
+    noise: torch.Tensor | None = None
+    image_state: _Image | None = None
 
-    def __init__(self, config: WorkerConfig, limits: WorkerLimits, log_path: Path | None = None):
-        self.config = config
-        self.limits = limits
-        self.deadline = time.monotonic() + limits.timeout_s
-        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-        self.tmp = Path(tempfile.mkdtemp(prefix="ntire-bench-", dir=shm))
-        self.log_path = log_path or self.tmp / "worker.log"
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")
-        self._count = 0
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ntire_bench.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            cwd=self.tmp,
-            env=child_environment(limits.threads, limits.scrub_paths),
-            start_new_session=True,
-            preexec_fn=self._apply_limits,
-        )
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self.proc.stdout, selectors.EVENT_READ)
+    # ------------------------------------------------------------------- load
+    def load(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Import the submission, build the model, load weights, deploy, and count complexity."""
+        from .complexity import measure_complexity
+        from .loading import LoadNotes, guard_torch_load, install_cpu_cuda_fallback
+        from .model_build import build_model, load_declared_submission
 
-    def _apply_limits(self) -> None:  # runs in the child between fork and exec
-        if self.limits.memory_bytes and not self.config.device.startswith("cuda"):
-            # RLIMIT_AS would also cap the CUDA driver's huge virtual reservations, so
-            # the cap applies to CPU runs only; GPU OOM is caught as an exception instead.
-            resource.setrlimit(resource.RLIMIT_AS, (self.limits.memory_bytes, self.limits.memory_bytes))
+        self.device = torch.device(config["device"])
+        if config.get("threads"):
+            torch.set_num_threads(config["threads"])
+        torch.backends.cudnn.benchmark = bool(config.get("cudnn_benchmark"))
+        self.settings = runtime.TimingSettings(**config["timing"])
+        notes = LoadNotes()
+        expected = SubmissionInfo.from_dict(config["info"], "the parent's declaration")
+        guard_torch_load(expected.trust_pickle, notes)
+        if self.device.type == "cpu":
+            install_cpu_cuda_fallback(notes)
+        self.roots = [Path(expected.code_root)] if expected.code_root else []
+        submission = guarded("importing the submission", lambda: load_declared_submission(config), self.roots)
+        found = submission.info(expected.kind)
+        comparable = {k: v for k, v in found.to_dict().items() if k not in ("code_root", "kind")}
+        declared = {k: v for k, v in expected.to_dict().items() if k not in ("code_root", "kind")}
+        if comparable != declared:
+            diff = next(k for k in declared if declared[k] != comparable.get(k))
+            raise WorkerFailure(f"the declaration changed between discovery and the run ({diff}: "
+                                f"{declared[diff]!r} then {comparable.get(diff)!r}); declare it statically")
+        self.submission = submission
+        model = guarded("building the model", lambda: build_model(submission, config.get("checkpoint"),
+                                                                  self.device, notes), self.roots)
+        self.module = ModelCall(model, submission.forward).to(self.device).eval()
+        complexity = None
+        if config.get("count_complexity", True):
+            size = tuple(config.get("complexity_size", (256, 256)))
+            complexity = guarded("counting complexity",
+                                 lambda: measure_complexity(self.module, size, device=str(self.device)),
+                                 self.roots).to_dict()
+        return {
+            "team": submission.team, "data_range": submission.data_range, "reference": submission.reference,
+            "weights_loaded": bool(config.get("checkpoint")) or submission.load_weights is not None,
+            "complexity": complexity, "num_threads": torch.get_num_threads(),
+            "warnings": notes.warnings, "opt_ins": notes.opt_ins, "dependencies": local_modules(),
+        }
 
-    def _request(self, payload: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write((json.dumps(payload) + "\n").encode())
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise WorkerFailure(self._death_reason()) from None
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0 or not self._selector.select(timeout=remaining):
-            self._kill()
-            raise WorkerFailure(f"timed out after {self.limits.timeout_s:g} s (the --timeout limit)")
-        line = self.proc.stdout.readline()
-        if not line:
-            raise WorkerFailure(self._death_reason())
-        try:
-            reply = json.loads(line)
-            if not isinstance(reply, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            self._kill()
-            raise WorkerFailure(f"the worker sent a malformed reply: {line[:80]!r}") from None
-        if not reply.get("ok"):
-            raise WorkerFailure(reply.get("error") or "the worker failed without a reason")
-        return reply
-
-    def _death_reason(self) -> str:
-        try:
-            code = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._kill()
-            code = self.proc.returncode
-        if code is not None and code < 0:
-            name = signal.Signals(-code).name
-            hint = " (killed, possibly for memory)" if -code == signal.SIGKILL else ""
-            return f"worker process died with signal {name}{hint}"
-        tail = self._log_tail()
-        return f"worker process exited with code {code}" + (f"; last output: {tail}" if tail else "")
-
-    def _log_tail(self) -> str:
-        self._log.flush()
-        try:
-            lines = [l for l in self.log_path.read_text(errors="replace").splitlines() if l.strip()]
-        except OSError:
-            return ""
-        return lines[-1].strip()[:200] if lines else ""
-
-    def _kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-
-    def load(self) -> dict[str, Any]:
-        return self._request({"op": "load", "config": asdict(self.config)})["result"]
-
-    def begin_dataset(self) -> None:
-        self._request({"op": "begin_dataset"})
+    # --------------------------------------------------------------- datasets
+    def begin_dataset(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Load this dataset's noise buffer and reset the peak-memory counter."""
+        noise = np.load(args["noise"], allow_pickle=False)
+        self.noise = torch.from_numpy(noise.astype(np.float32)).to(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return {}
 
     def end_dataset(self) -> dict[str, Any]:
-        return self._request({"op": "end_dataset"})["result"]
+        """The peak memory since ``begin_dataset`` (CUDA only)."""
+        self.image_state = None
+        if self.device.type != "cuda":
+            return {"result": {"peak_memory_mb": None}}
+        torch.cuda.synchronize(self.device)
+        return {"result": {"peak_memory_mb": torch.cuda.max_memory_allocated(self.device) / 2**20}}
 
-    def super_resolve(
-        self, lr: np.ndarray, check_determinism: bool = False, want_output: bool = True
-    ) -> tuple[torch.Tensor | None, list[float]]:
-        self._count += 1
-        lr_file = self.tmp / f"lr-{self._count}.npy"
-        sr_file = self.tmp / f"sr-{self._count}.npy"
-        np.save(lr_file, lr, allow_pickle=False)
-        try:
-            reply = self._request(
-                {"op": "image", "input": str(lr_file), "output": str(sr_file) if want_output else None,
-                 "check_determinism": check_determinism}
-            )
-        finally:
-            lr_file.unlink(missing_ok=True)
-        sr = None
-        if want_output:
-            try:
-                sr = torch.from_numpy(np.load(sr_file, allow_pickle=False))
-            except (OSError, ValueError) as exc:
-                raise WorkerFailure(f"the worker's output could not be read: {one_line(exc)}") from exc
-            finally:
-                sr_file.unlink(missing_ok=True)
-        return sr, reply["samples"]
+    # ------------------------------------------------------------------ images
+    def _model_input(self, x255: torch.Tensor) -> torch.Tensor:
+        assert self.submission is not None
+        x = x255 if self.submission.data_range == 255.0 else x255 * (self.submission.data_range / 255.0)
+        return pad_to_multiple(x, self.submission.pad_to_multiple)
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(b'{"op": "exit"}\n')
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self._kill()
-        self._selector.close()
-        self._log.close()
-        for leftover in self.tmp.glob("*"):
-            if leftover != self.log_path:
-                leftover.unlink(missing_ok=True)
-        if self.log_path.parent != self.tmp:
-            try:
-                self.tmp.rmdir()
-            except OSError:
-                pass
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.module is not None
+        return self.module(x)
+
+    def image(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Quality pass (its uint8 output saved for the parent), optional determinism check, warm-up."""
+        from .metrics import quantize
+
+        assert self.submission is not None and self.settings is not None
+        lr = np.load(args["input"], allow_pickle=False)
+        if lr.dtype != np.uint8 or lr.ndim != 3 or lr.shape[2] != 3:
+            raise WorkerFailure(f"internal: LR must be HxWx3 uint8, got {lr.dtype} {lr.shape}")
+        height, width = lr.shape[:2]
+        scale = self.submission.scale
+        base = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].to(self.device).float().contiguous()
+        x = self._model_input(base)
+        started = runtime.perf_ms()
+        with torch.inference_mode():
+            out = guarded("forward", lambda: self._forward(x), self.roots)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+        first_ms = runtime.perf_ms() - started
+        if not isinstance(out, torch.Tensor):
+            raise WorkerFailure(f"forward returned {type(out).__name__}, expected a torch.Tensor")
+        check_output(out[..., : height * scale, : width * scale], (1, 3, height * scale, width * scale))
+        sr = quantize(out[0, :, : height * scale, : width * scale], self.submission.data_range)
+        if args.get("check_determinism"):
+            with torch.inference_mode():
+                again = quantize(guarded("forward", lambda: self._forward(x), self.roots)[0, :, : height * scale,
+                                                                                              : width * scale],
+                                 self.submission.data_range)
+            diff = int((sr.int() - again.int()).abs().max())
+            if diff > DETERMINISM_TOLERANCE:
+                raise WorkerFailure(f"non-deterministic output: two passes over the same image differ by up to {diff} "
+                                    "grey levels; fix seeds or disable random ops in eval mode")
+        if args.get("output"):
+            np.save(args["output"], sr.cpu().numpy(), allow_pickle=False)
+        self.image_state = _Image(base, torch.empty_like(base), out, height, width)
+        from .stats import WarmupDetector
+
+        detector = WarmupDetector(min_passes=2, max_passes=self.settings.warmup + 1, window=2) \
+            if self.settings.mode == "adaptive" and self.settings.warmup >= 1 else None
+        durations = guarded("warm-up", lambda: runtime.run_warmup(lambda: self._forward(x), self.settings, detector,
+                                                                  first_ms), self.roots)
+        return {"warmup": len(durations), "warmup_ms": durations}
+
+    def time(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Timed repeats of the current image; repeat k's input is the image plus the noise at ``offsets[k]``."""
+        from .stats import AdaptiveSampler
+
+        state, settings = self.image_state, self.settings
+        if state is None or settings is None or self.noise is None:
+            raise WorkerFailure("internal: 'time' before 'image' or 'begin_dataset'")
+        offsets = [int(o) for o in args["offsets"]]
+        cap = min(settings.repeats, len(offsets))
+        numel = state.base255.numel()
+        if any(o < 0 or o + numel > self.noise.numel() for o in offsets):
+            raise WorkerFailure("internal: noise offset out of range")
+        probes = torch.tensor(args["probes"], dtype=torch.long, device=self.device).reshape(-1, 3)
+        channels, rows, cols = probes[:, 0], probes[:, 1], probes[:, 2]
+        recorded = torch.empty(cap, probes.shape[0], dtype=torch.float32, device=self.device)
+        holder: list[torch.Tensor] = []
+
+        def before(k: int) -> None:
+            torch.add(state.base255, self.noise[offsets[k]: offsets[k] + numel].view_as(state.base255),
+                      out=state.work255)
+            state.work255.clamp_(0.0, 255.0)
+            holder[:] = [self._model_input(state.work255)]
+
+        def after(k: int, output: torch.Tensor) -> None:
+            recorded[k] = output[0, channels, rows, cols].float()
+
+        run_settings = settings if cap == settings.repeats else runtime.TimingSettings(
+            **{**settings.to_dict(), "repeats": cap,
+               "mode": settings.mode if cap >= settings.min_repeats else "fixed"})
+        samples, stop_reason = guarded(
+            "forward", lambda: runtime.time_repeats(
+                lambda: self._forward(holder[0]), run_settings, before, after,
+                lambda: AdaptiveSampler(target=settings.target, confidence=settings.confidence,
+                                        min_samples=settings.min_repeats, max_samples=cap)),
+            self.roots)
+        reference = state.reference[0, channels, rows, cols].float()
+        return {"samples": samples, "probes": recorded[: len(samples)].cpu().tolist(),
+                "reference": reference.cpu().tolist(), "stop_reason": stop_reason,
+                "clocks_replaced": runtime.clocks_replaced()}
+
+    # --------------------------------------------------------------- discovery
+    @staticmethod
+    def discover(args: dict[str, Any]) -> dict[str, Any]:
+        """Import a plugin and report its declarations as plain data (the parent validates them)."""
+        from .loading import import_entry_point, import_plugin_file
+
+        source = args["source"]
+        if source.startswith("entry-point:"):
+            declared = import_entry_point(source.removeprefix("entry-point:"))
+        else:
+            declared = import_plugin_file(Path(source))
+        return {"result": [s.info().to_dict() for s in declared]}
 
 
-# --------------------------------------------------------------------------- child side
+def local_modules() -> list[str]:
+    """Source files of every imported module outside the standard library, site-packages and the harness."""
+    import sysconfig
+
+    excluded = {str(Path(p).resolve()) for p in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+                                                 sysconfig.get_paths()["platlib"])}
+    harness = str(Path(__file__).resolve().parent)
+    found = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py"):
+            continue
+        resolved = str(Path(path).resolve())
+        if resolved.startswith(harness + os.sep) or any(resolved.startswith(root + os.sep) for root in excluded):
+            continue
+        if "site-packages" in resolved or "dist-packages" in resolved:
+            continue
+        found.add(resolved)
+    return sorted(found)
 
 
-def _serve(session_holder: dict[str, SubmissionSession], request: dict[str, Any]) -> dict[str, Any]:
-    op = request.get("op")
-    if op == "load":
-        config = request["config"]
-        config["complexity_size"] = tuple(config["complexity_size"])
-        session = SubmissionSession(WorkerConfig(**config))
-        session_holder["session"] = session
-        return {"ok": True, "result": session.load()}
-    session = session_holder.get("session")
-    if session is None:
-        return {"ok": False, "error": f"internal: '{op}' before 'load'"}
-    if op == "begin_dataset":
-        _guarded("preparing the dataset", session.begin_dataset)
-        return {"ok": True}
-    if op == "end_dataset":
-        return {"ok": True, "result": _guarded("finishing the dataset", session.end_dataset)}
-    if op == "image":
-        lr = np.load(request["input"], allow_pickle=False)
-        sr, samples = session.super_resolve(lr, request.get("check_determinism", False))
-        if request.get("output"):
-            np.save(request["output"], sr.cpu().numpy(), allow_pickle=False)
-        return {"ok": True, "samples": samples}
-    return {"ok": False, "error": f"internal: unknown op {op!r}"}
+def serve(session: Session, request: Request) -> bytes:
+    """Answer one request; every failure becomes an error reply, never an exception."""
+    try:
+        if request.op == "load":
+            fields = {"result": session.load(request.args["config"])}
+        elif request.op == "begin_dataset":
+            fields = session.begin_dataset(request.args)
+        elif request.op == "end_dataset":
+            fields = session.end_dataset()
+        elif request.op == "image":
+            fields = session.image(request.args)
+        elif request.op == "time":
+            fields = session.time(request.args)
+        elif request.op == "discover":
+            fields = Session.discover(request.args)
+        else:
+            return encode_reply(request, False, error=f"internal: unknown op {request.op!r}")
+        return encode_reply(request, True, **fields)
+    except (WorkerFailure, PluginError) as exc:
+        return encode_reply(request, False, error=str(exc))
+    except BaseException as exc:  # SystemExit from a plugin included: report, don't vanish
+        return encode_reply(request, False, error=f"worker raised {one_line(exc)}")
 
 
 def main() -> None:
-    """Child entry point: answer JSON-lines requests on stdin until told to exit."""
-    # Keep the protocol on a private copy of stdout; anything the plugin prints goes to stderr.
-    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    """Child entry point: apply the sandbox, then answer requests on the protocol pipe until told to exit."""
+    from .sandbox import enter_from_environment
+
+    enter_from_environment()
+    # The protocol pipes are the fds named in the environment; stdout goes to the log (stderr),
+    # so anything a plugin prints never reaches the parent as a reply.
+    request_fd = int(os.environ.pop("NTIRE_BENCH_REQUEST_FD"))
+    reply_fd = int(os.environ.pop("NTIRE_BENCH_REPLY_FD"))
     os.dup2(2, 1)
-    holder: dict[str, SubmissionSession] = {}
-    for line in sys.stdin:
-        request = json.loads(line)
-        if request.get("op") == "exit":
+    requests = os.fdopen(request_fd, "rb", buffering=0)
+    session = Session()
+    buffer = b""
+    while True:
+        chunk = requests.read(1 << 16)
+        if not chunk:
             break
-        try:
-            reply = _serve(holder, request)
-        except WorkerFailure as exc:
-            reply = {"ok": False, "error": str(exc)}
-        except BaseException as exc:  # SystemExit from a plugin included: report, don't vanish
-            reply = {"ok": False, "error": f"worker raised {one_line(exc)}"}
-        protocol.write(json.dumps(reply) + "\n")
-        protocol.flush()
+        buffer += chunk
+        while b"\n" in buffer:
+            line, _, buffer = buffer.partition(b"\n")
+            request = Request.decode(line)
+            if request.op == "exit":
+                return
+            reply = serve(session, request)
+            view = memoryview(reply)
+            while view:
+                written = os.write(reply_fd, view)
+                view = view[written:]
 
 
 if __name__ == "__main__":

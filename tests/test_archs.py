@@ -16,7 +16,9 @@ from ntire_bench.archs.glanet import GLANet, glanet_small
 from ntire_bench.archs.lgvan import LGVAN
 from ntire_bench.archs.rlfn import RLFN
 from ntire_bench.archs.span import SPAN
-from ntire_bench.plugins import PluginError, discover, extract_state_dict, load_weights
+from ntire_bench.discovery import discover
+from ntire_bench.loading import extract_state_dict, import_plugin_file, load_weights
+from ntire_bench.plugins import PluginError
 
 REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {"rlfn": RLFN, "span": SPAN, "efdn": EFDN}
 
@@ -165,20 +167,22 @@ def test_every_submission_is_discoverable(repo_root: Path) -> None:
     assert OWN_SUBMISSIONS <= set(by_name), f"missing: {sorted(OWN_SUBMISSIONS - set(by_name))}"
     broken = {e.name: e.error for e in entries if not e.ok}
     assert not broken, broken
-    assert by_name["glanet"].submission.pad_to_multiple == 8
-    assert by_name["dlgsanet_tiny"].submission.checkpoint == "dlgsanet_tiny_x4.pth"
+    assert by_name["glanet"].info.pad_to_multiple == 8
+    assert by_name["dlgsanet_tiny"].info.checkpoint == "dlgsanet_tiny_x4.pth"
+    assert {e.read_by for e in entries} == {"static"}  # every shipped declaration is read without running it
 
 
 @pytest.mark.parametrize("name", sorted(OWN_SUBMISSIONS))
 def test_odd_input_gives_exact_x4_output(name: str, repo_root: Path) -> None:
-    from ntire_bench.worker import SubmissionModule
+    from ntire_bench.worker import ModelCall, super_resolve
 
-    submission = _own_entries(repo_root)[name].submission
+    entry = _own_entries(repo_root)[name]
+    (submission,) = [s for s in import_plugin_file(Path(entry.source)) if s.name == name]
     torch.manual_seed(0)
-    module = SubmissionModule(submission, submission.model()).eval()
+    module = ModelCall(submission.model(), submission.forward).eval()
     x = torch.rand(1, 3, 57, 86) * submission.data_range
     with torch.inference_mode():
-        out = module(x)
+        out = super_resolve(submission, module, x)
     assert out.shape == (1, 3, 57 * 4, 86 * 4)
     assert torch.isfinite(out).all()
 

@@ -97,7 +97,7 @@ def test_bicubic_model_shapes_and_no_parameters() -> None:
 
 
 def test_submission_declaration(repo_root: Path) -> None:
-    from ntire_bench.plugins import import_plugin_file
+    from ntire_bench.loading import import_plugin_file
 
     (sub,) = import_plugin_file(repo_root / "submissions" / "bicubic.py")
     assert sub.name == "bicubic" and sub.reference and not sub.requires_weights

@@ -17,7 +17,7 @@ from helpers import make_dataset, write_registry
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGINS = Path(__file__).parent / "plugins"
-FAST = ["--warmup", "0", "--repeats", "1", "--no-progress", "--device", "cpu"]
+FAST = ["--timing", "fixed", "--warmup", "0", "--repeats", "1", "--no-progress", "--device", "cpu"]
 
 
 def _invoke(*args: str):
@@ -150,6 +150,7 @@ def test_cuda_run_records_event_timing_memory_and_telemetry(tmp_path):
     registry = write_registry(tmp_path / "d.yaml", {"tiny": make_dataset(tmp_path / "tiny", 2, hr_size=(96, 128))})
     result = _invoke("run", REPO / "submissions" / "rlfn.py", REPO / "submissions" / "bicubic.py",
                      "--datasets-file", registry, "--dataset", "tiny", "--device", "cuda", "--runs", "2",
+                     "--timing", "fixed",
                      "--out", tmp_path / "r", "--leaderboard", tmp_path / "lb", "--no-progress")
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "r" / "rlfn.json").read_text())

@@ -86,13 +86,33 @@ def test_pixel_shuffle_counts_zero() -> None:
     assert count_activations(net, (H, W)) == (12 * HW, 1)
 
 
-def test_reused_conv_counts_every_call_but_once_in_num_conv() -> None:
+def test_reused_conv_counts_every_call_in_activations_and_num_conv() -> None:
+    # The official counter adds one to num_conv per call (utils/model_summary.py), not per module.
     net = Reused()
     flops, unsupported = count_flops(net, (H, W))
     assert flops == 2 * (3 * HW) * (3 * 3 * 3)
     assert unsupported == {}  # fvcore ignores relu outright
-    assert count_activations(net, (H, W)) == (2 * 3 * HW, 1)  # `unused` never ran
+    assert count_activations(net, (H, W)) == (2 * 3 * HW, 2)  # two calls; `unused` never ran
+    assert measure_complexity(net, (H, W)).num_conv == 2  # the same during fvcore's trace
     assert count_params(net) == (3 * 3 * 9 + 3) + (3 * 3 + 3)
+
+
+def test_transposed_convs_count_as_the_official_counter_hooks_them() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ConvTranspose2d(4, 3, 4, stride=4))
+    assert count_activations(net, (H, W)) == (4 * HW + 3 * 16 * HW, 2)
+
+
+def test_num_conv_and_activations_match_the_official_counter(shared_dir) -> None:
+    import importlib.util
+
+    path = shared_dir / "ntire2024_esr" / "utils" / "model_summary.py"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    spec = importlib.util.spec_from_file_location("official_model_summary", path)
+    official = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(official)
+    for net in (Reused(), nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ConvTranspose2d(4, 3, 4, stride=4))):
+        assert official.get_model_activation(net, (3, H, W)) == count_activations(net, (H, W))
 
 
 def test_hooks_removed_and_mode_restored() -> None:

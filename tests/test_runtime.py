@@ -11,13 +11,20 @@ import torch
 
 from ntire_bench.runtime import (
     TimingSettings,
+    clocks_replaced,
     coefficient_of_variation,
     default_cpu_threads,
+    run_warmup,
     summarize_dataset,
     summarize_runs,
     summarize_samples,
-    time_forward,
+    time_repeats,
 )
+from ntire_bench.stats import AdaptiveSampler, WarmupDetector
+
+
+def _fixed(warmup: int, repeats: int, device: str = "cpu") -> TimingSettings:
+    return TimingSettings(warmup=warmup, repeats=repeats, device=device)
 
 
 def test_warmup_calls_are_not_sampled():
@@ -28,9 +35,10 @@ def test_warmup_calls_are_not_sampled():
         time.sleep(0.08 if len(calls) <= 2 else 0.0)  # the two warm-up calls are slow
         return torch.zeros(1)
 
-    _, samples = time_forward(forward, TimingSettings(warmup=2, repeats=4))
-    assert len(calls) == 6
-    assert len(samples) == 4
+    settings = _fixed(2, 4)
+    assert len(run_warmup(forward, settings)) == 2
+    samples, reason = time_repeats(forward, settings)
+    assert len(calls) == 6 and len(samples) == 4 and reason == "fixed"
     assert max(samples) < 60, f"a warm-up call leaked into the samples: {samples}"
 
 
@@ -42,7 +50,9 @@ def test_official_method_times_the_first_call():
         time.sleep(0.05 if len(calls) == 1 else 0.0)
         return torch.zeros(1)
 
-    _, samples = time_forward(forward, TimingSettings(warmup=0, repeats=1))
+    settings = _fixed(0, 1)
+    assert run_warmup(forward, settings) == []
+    samples, _ = time_repeats(forward, settings)
     assert len(calls) == 1 and len(samples) == 1
     assert samples[0] >= 45
 
@@ -52,15 +62,61 @@ def test_sleeping_model_is_measured_within_tolerance():
         time.sleep(0.03)
         return torch.zeros(1)
 
-    _, samples = time_forward(forward, TimingSettings(warmup=1, repeats=5))
+    samples, _ = time_repeats(forward, _fixed(1, 5))
     median = summarize_samples(samples)["median"]
     assert 29 <= median <= 30 * 2.5, f"30 ms sleep measured as {median:.2f} ms"
 
 
-def test_time_forward_returns_the_last_output():
-    counter = iter(range(100))
-    out, _ = time_forward(lambda: torch.tensor(float(next(counter))), TimingSettings(warmup=2, repeats=3))
-    assert out.item() == 4.0
+def test_before_and_after_run_outside_the_timed_region():
+    order = []
+
+    def forward():
+        order.append("forward")
+        return torch.zeros(1)
+
+    def before(k):
+        order.append(f"before {k}")
+        time.sleep(0.05)
+
+    def after(k, out):
+        order.append(f"after {k}")
+        time.sleep(0.05)
+
+    samples, _ = time_repeats(forward, _fixed(0, 2), before, after)
+    assert order == ["before 0", "forward", "after 0", "before 1", "forward", "after 1"]
+    assert max(samples) < 40  # neither the input preparation nor the probes are timed
+
+
+def test_adaptive_sampling_stops_once_the_median_is_known():
+    settings = TimingSettings(warmup=4, repeats=30, mode="adaptive", min_repeats=6, target=0.05)
+
+    def forward():
+        time.sleep(0.01)
+        return torch.zeros(1)
+
+    samples, reason = time_repeats(forward, settings, sampler_factory=lambda: AdaptiveSampler(
+        target=0.05, confidence=0.95, min_samples=6, max_samples=30))
+    assert reason == "converged" and 6 <= len(samples) < 30
+
+
+def test_adaptive_warmup_ends_when_passes_stop_drifting():
+    durations = iter([0.06, 0.02, 0.02, 0.02, 0.02])
+
+    def forward():
+        time.sleep(next(durations))
+        return torch.zeros(1)
+
+    settings = TimingSettings(warmup=4, repeats=10, mode="adaptive")
+    detector = WarmupDetector(min_passes=2, max_passes=5, window=2)
+    ran = run_warmup(forward, settings, detector, first_ms=100.0)  # the cold quality pass
+    # 100 (quality pass), 60, 20, 20: the last two agree within 5%, so warm-up stops there.
+    assert len(ran) == 3 and detector.stop_reason == "settled"
+
+
+def test_clock_replacement_is_noticed(monkeypatch):
+    assert clocks_replaced() is None
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: 0)
+    assert clocks_replaced() == "time.perf_counter_ns"
 
 
 def test_sample_statistics_by_hand():
@@ -98,6 +154,7 @@ def test_run_spread_and_instability_flag():
 
 def test_defaults_per_device_and_validation():
     assert TimingSettings.for_device("cpu") == TimingSettings(warmup=2, repeats=10, device="cpu")
+    assert TimingSettings.for_device("cpu", mode="adaptive").warmup == 4  # a cap, not a count
     assert TimingSettings.for_device("cuda:0").repeats == 20
     assert TimingSettings.for_device("cpu", warmup=0, repeats=1).warmup == 0
     with pytest.raises(ValueError, match="repeats"):
@@ -117,5 +174,9 @@ def test_cpu_timing_leaves_one_core_free(monkeypatch):
 def test_cuda_event_timing_records_every_repeat():
     x = torch.randn(1, 3, 64, 64, device="cuda")
     conv = torch.nn.Conv2d(3, 16, 3, padding=1).cuda()
-    _, samples = time_forward(lambda: conv(x), TimingSettings(warmup=2, repeats=6, device="cuda:0"))
+    samples, _ = time_repeats(lambda: conv(x), _fixed(2, 6, "cuda:0"))
     assert len(samples) == 6 and all(s > 0 for s in samples)
+    adaptive = TimingSettings(warmup=2, repeats=12, device="cuda:0", mode="adaptive", min_repeats=6, target=0.2)
+    samples, reason = time_repeats(lambda: conv(x), adaptive, sampler_factory=lambda: AdaptiveSampler(
+        target=0.2, min_samples=6, max_samples=12))
+    assert reason in ("converged", "cap") and 6 <= len(samples) <= 12

@@ -1,5 +1,7 @@
 import torch
-from _common import Base, declare
+from _common import Base
+
+from ntire_bench.plugins import Submission
 
 
 class Net(Base):
@@ -8,4 +10,4 @@ class Net(Base):
         return self.upscale(x) + 0 * len(hoard)
 
 
-SUBMISSION = declare("memory_hog", Net)
+SUBMISSION = Submission(name="memory_hog", team="hostile", model=Net, requires_weights=False)

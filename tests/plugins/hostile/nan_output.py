@@ -1,4 +1,6 @@
-from _common import Base, declare
+from _common import Base
+
+from ntire_bench.plugins import Submission
 
 
 class Net(Base):
@@ -8,4 +10,4 @@ class Net(Base):
         return out
 
 
-SUBMISSION = declare("nan_output", Net)
+SUBMISSION = Submission(name="nan_output", team="hostile", model=Net, requires_weights=False)

@@ -1,5 +1,7 @@
 import torch
-from _common import Base, declare
+from _common import Base
+
+from ntire_bench.plugins import Submission
 
 
 class Net(Base):
@@ -7,4 +9,4 @@ class Net(Base):
         return self.upscale(x) + torch.rand(1).item()  # differs on every call
 
 
-SUBMISSION = declare("nondeterministic", Net)
+SUBMISSION = Submission(name="nondeterministic", team="hostile", model=Net, requires_weights=False)

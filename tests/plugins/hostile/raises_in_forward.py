@@ -1,4 +1,6 @@
-from _common import Base, declare
+from _common import Base
+
+from ntire_bench.plugins import Submission
 
 
 class Net(Base):
@@ -6,4 +8,4 @@ class Net(Base):
         raise ValueError("forward exploded")
 
 
-SUBMISSION = declare("raises_in_forward", Net)
+SUBMISSION = Submission(name="raises_in_forward", team="hostile", model=Net, requires_weights=False)

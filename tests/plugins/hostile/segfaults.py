@@ -1,6 +1,8 @@
 import ctypes
 
-from _common import Base, declare
+from _common import Base
+
+from ntire_bench.plugins import Submission
 
 
 class Net(Base):
@@ -9,4 +11,4 @@ class Net(Base):
         return self.upscale(x)
 
 
-SUBMISSION = declare("segfaults", Net)
+SUBMISSION = Submission(name="segfaults", team="hostile", model=Net, requires_weights=False)

@@ -1,6 +1,8 @@
 import time
 
-from _common import Base, declare
+from _common import Base
+
+from ntire_bench.plugins import Submission
 
 
 class Net(Base):
@@ -9,4 +11,4 @@ class Net(Base):
         return self.upscale(x)
 
 
-SUBMISSION = declare("sleeps", Net)
+SUBMISSION = Submission(name="sleeps", team="hostile", model=Net, requires_weights=False)

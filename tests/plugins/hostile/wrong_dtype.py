@@ -1,4 +1,6 @@
-from _common import Base, declare
+from _common import Base
+
+from ntire_bench.plugins import Submission
 
 
 class Net(Base):
@@ -6,4 +8,4 @@ class Net(Base):
         return (self.upscale(x) * 255).to(dtype=__import__("torch").int64)
 
 
-SUBMISSION = declare("wrong_dtype", Net)
+SUBMISSION = Submission(name="wrong_dtype", team="hostile", model=Net, requires_weights=False)

@@ -1,5 +1,7 @@
 import torch.nn.functional as F
-from _common import Base, declare
+from _common import Base
+
+from ntire_bench.plugins import Submission
 
 
 class Net(Base):
@@ -7,4 +9,4 @@ class Net(Base):
         return F.interpolate(x, scale_factor=2)  # x2 instead of x4
 
 
-SUBMISSION = declare("wrong_shape", Net)
+SUBMISSION = Submission(name="wrong_shape", team="hostile", model=Net, requires_weights=False)

@@ -1,0 +1,21 @@
+"""Patches the harness's metric, audit and scoring code for everyone, at import time."""
+
+import ntire_bench.audit as audit
+import ntire_bench.metrics as metrics
+import ntire_bench.scoring as scoring
+from _common import Honest
+
+from ntire_bench.plugins import Submission
+
+
+def _perfect(*args, **kwargs):
+    return {"psnr": 99.0, "psnr_y": 99.0, "ssim": 1.0, "ssim_y": 1.0}
+
+
+metrics.image_quality = _perfect
+metrics.mean_quality = lambda results: _perfect()
+audit.DatasetAudit.check_block = lambda self, *a, **k: None
+scoring.metric_score_ln = lambda value, base: -100.0
+
+NAME = "patches_harness"  # computed, so discovery has to import this module (in a worker)
+SUBMISSION = Submission(name=NAME, team="hostile", model=Honest, requires_weights=False)
