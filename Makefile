@@ -9,11 +9,16 @@ MODEL_ZOO ?= $(SHARED_ZOO)
 ZOO_FLAG := $(if $(MODEL_ZOO),--model-zoo $(MODEL_ZOO),)
 STAMP := .install.stamp
 
-.PHONY: install run score test bench clean
+.PHONY: install run score test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e ".[test]"
+	@# bubblewrap confines submission workers best; without it they fall back to Landlock (docs/isolation.md).
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1; }; }; } || \
+		echo "note: bubblewrap is not installed; workers will be confined with Landlock where the kernel allows"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,10 +32,14 @@ score: $(STAMP)
 test: $(STAMP)
 	$(PYTHON) -m pytest -q
 
+test-slow: $(STAMP)
+	$(PYTHON) -m pytest -q --run-slow -m slow
+
 bench: $(STAMP)
 	$(PYTHON) benchmarks/runtime_stability.py
 	$(PYTHON) benchmarks/isolation_overhead.py
 	$(PYTHON) benchmarks/metrics_speed.py
+	$(PYTHON) benchmarks/scoring_speed.py
 
 clean:
 	rm -rf results $(STAMP) build *.egg-info

@@ -32,7 +32,7 @@ from .records import TimingAudit
 
 # The samples may miss this fraction of the parent's wall time (input preparation, output
 # probes, Python between repeats, pipe round trip), plus ``slack_ms``.
-SLACK_FRACTION = 0.08
+SLACK_FRACTION = 0.05
 RETRIES = 2
 PROBES = 32
 NOISE_LEVELS = 1  # the timed inputs differ from the image by at most this many grey levels

@@ -270,9 +270,9 @@ def guard_torch_load(trust_pickle: bool, notes: LoadNotes) -> None:
     @functools.wraps(_ORIGINAL_TORCH_LOAD)
     def guarded_load(f, *args, **kwargs):
         kwargs.setdefault("map_location", "cpu")
-        if kwargs.get("weights_only") is False and not trust_pickle:
+        if not trust_pickle:
             kwargs["weights_only"] = True
-        if trust_pickle and "weights_only" not in kwargs:
+        elif kwargs.get("weights_only") is not True:
             kwargs["weights_only"] = False
             if "trust_pickle" not in notes.opt_ins:
                 notes.opt_ins.append("trust_pickle")

@@ -95,7 +95,7 @@ class Submission:
             requires_weights=self.requires_weights, reference=self.reference, description=self.description,
             custom_forward=self.forward is not None, strict=self.strict, trust_pickle=self.trust_pickle,
             state_dict_key=list(key) if isinstance(key, tuple) else key,
-            deploy=[getattr(self.deploy, "__name__", "custom")] if callable(self.deploy) else list(self.deploy or ()),
+            deploy=["custom"] if callable(self.deploy) else list(self.deploy or ()),
         )
 
 
@@ -245,7 +245,14 @@ def _literal_call(node: ast.AST, constants: dict[str, Any]) -> dict[str, Any] | 
     for keyword in node.keywords:
         if keyword.arg is None:
             return None
-        if keyword.arg in ("forward", "deploy", "load_weights"):
+        if keyword.arg == "deploy":
+            try:  # method names are plain data; a function is "custom"
+                steps = _literal(keyword.value, constants)
+                values["deploy"] = list(steps) if isinstance(steps, (list, tuple)) else ["custom"]
+            except ValueError:
+                values["deploy"] = ["custom"]
+            continue
+        if keyword.arg in ("forward", "load_weights"):
             values[keyword.arg] = keyword.value  # only whether it is given matters to the parent
             continue
         if keyword.arg not in _LITERAL_FIELDS:
@@ -287,9 +294,8 @@ def read_static(path: Path) -> list[SubmissionInfo] | None:
         values = _literal_call(node, constants)
         if values is None:
             return None
-        flags = {"custom_forward": "forward" in values,
-                 "deploy": ["custom"] if "deploy" in values else []}
-        for key in ("forward", "deploy", "load_weights"):
+        flags = {"custom_forward": "forward" in values, "deploy": values.pop("deploy", [])}
+        for key in ("forward", "load_weights"):
             values.pop(key, None)
         key = values.pop("state_dict_key", None)
         try:

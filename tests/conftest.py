@@ -43,10 +43,16 @@ def set5_reference(shared_dir: Path) -> dict:
     return json.loads(_require(shared_dir / "reference" / "set5_reference.json").read_text())
 
 
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the slow acceptance runs (a whole NTIRE checkout on Set5; minutes on a CPU)")
+
+
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
     skip_gpu = pytest.mark.skip(reason="no CUDA device on this machine")
+    skip_slow = pytest.mark.skip(reason="slow acceptance run: pass --run-slow (make test-slow)")
     for item in items:
-        if "gpu" in item.keywords:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
+        if "slow" in item.keywords and not config.getoption("--run-slow"):
+            item.add_marker(skip_slow)
