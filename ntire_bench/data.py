@@ -265,6 +265,9 @@ __all__ = [
     "DatasetSpec",
     "ImageError",
     "ImagePair",
+    "PreparedDataset",
+    "hidden_paths",
+    "prepare_datasets",
     "dataset_fingerprint",
     "default_cache_dir",
     "ensure_demo_images",
@@ -274,3 +277,38 @@ __all__ = [
     "resolve_pairs",
     "validate_pairs",
 ]
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """A dataset resolved to its checked pairs, with the fingerprint of its files."""
+
+    spec: DatasetSpec
+    pairs: list[ImagePair]
+    fingerprint: str
+
+
+def prepare_datasets(specs: Iterable[DatasetSpec], cache_dir: Path | None = None, progress: bool = True
+                     ) -> list[PreparedDataset]:
+    """Resolve and check every dataset up front, so a bad path or image fails before any model runs."""
+    prepared = []
+    for spec in specs:
+        pairs = resolve_pairs(spec, cache_dir=cache_dir, progress=progress)
+        validate_pairs(pairs, spec.scale, progress=progress)
+        prepared.append(PreparedDataset(spec, pairs, dataset_fingerprint(pairs)))
+    return prepared
+
+
+def hidden_paths(datasets: Iterable[PreparedDataset], out_dir: Path) -> list[Path]:
+    """What submission code must never reach: each dataset's HR directory and root, and the results directory
+    (unless the results directory holds the harness itself, which workers must import)."""
+    results = Path(out_dir).resolve()
+    harness = Path(__file__).resolve().parent
+    hidden = set() if results == harness or results in harness.parents else {results}
+    for dataset in datasets:
+        for pair in dataset.pairs[:1]:
+            hr_dir = pair.hr_path.parent.resolve()
+            hidden.add(hr_dir)
+            if hr_dir.parent == pair.lr_path.parent.resolve().parent:
+                hidden.add(hr_dir.parent)  # the dataset root holding HR/ and LR/
+    return sorted(hidden)

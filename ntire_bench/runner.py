@@ -1,193 +1,147 @@
 """Evaluating submissions on datasets: the parent side of every run.
 
-The parent owns the datasets, the HR images, the metrics and the results store. Each
-submission runs in its own confined worker (client.py) that only ever sees LR pixels.
-``evaluate_submission`` is the whole story of one submission, as named steps: work out what
-identifies its measurement, plan what the store can re-use, measure what is missing, verify
-the timing, and record the outcome. Results are saved after every dataset.
+The parent owns the datasets, the HR images, the metrics and the results store. Each timing
+pass runs a submission in its own confined worker (measure.py) that only ever sees LR pixels.
+One submission's story, as named steps: ``plan_submission`` (what identifies the measurement,
+what the store can re-use), ``pass_jobs`` (what is left to measure), ``record_dataset`` (each
+dataset's result, saved at once), ``verify_submission`` (timed outputs recomputed afresh) and
+``finish`` (the status). ``run_benchmark`` drives them through an executor: here, one job after
+another; ``ray_executor.py`` spreads the same jobs over a cluster.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-from dataclasses import dataclass, field, replace
+import secrets
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
-from .audit import DatasetAudit, NotCredible, VERIFY_TOLERANCE
-from .client import InProcessWorker, IsolatedWorker, WorkerLimits, python_path_entries
-from .data import DatasetSpec, ImagePair, dataset_fingerprint, read_hr, resolve_pairs, validate_pairs
+from .audit import VERIFY_TOLERANCE, DatasetAudit
+from .context import Identity, RunConfig, RunContext, default_memory_limit, worker_factory
+from .data import PreparedDataset, hidden_paths, prepare_datasets
 from .environment import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
-from .images import read_image
-from .measure import (PassRecord, dataset_runtime, image_runtime, now_stamp, pick_candidates, quality_rows, run_pass,
-                      verify_repeats)
-from .metrics import METRIC_KEYS, image_quality, mean_quality
+from .measure import (PassJob, PassOutcome, VerifyCandidate, VerifyJob, assemble_dataset, dataset_runtime,
+                      image_runtime, pick_candidates, run_pass, run_pass_job, run_verify_job)
 from .plugins import PluginEntry, model_zoo_dirs, resolve_checkpoint, sha256_file
 from .protocol import WorkerFailure
-from .records import (FAILED, NO_WEIGHTS, OK, RUNNING, CheckpointInfo, ComplexityResult, DatasetResult, Environment,
-                      PluginInfo, Settings, SubmissionResult)
-from .runtime import TimingSettings, default_cpu_threads
-from .store import ResultsStore, SetAside
+from .records import (FAILED, NO_WEIGHTS, OK, RUNNING, CheckpointInfo, ComplexityResult, PluginInfo,
+                      SubmissionResult)
+from .store import ResultsStore
 
-
-def default_memory_limit() -> int | None:
-    """Three quarters of physical memory: a runaway submission cannot take the host down."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.75)
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-@dataclass
-class RunConfig:
-    """How a run measures. Everything here that changes a number is part of the cache key."""
-
-    out_dir: Path = Path("results")
-    device: str = "auto"
-    model_zoo: Sequence[Path] = ()
-    warmup: int | None = None
-    repeats: int | None = None
-    runs: int = 1
-    threads: int | None = None
-    timing: str = "adaptive"  # "adaptive" | "fixed"
-    target: float | None = None  # adaptive: relative half-width of the median's 95% interval
-    timeout_s: float = 3600.0
-    memory_limit_bytes: int | None = field(default_factory=default_memory_limit)
-    isolate: bool = True
-    sandbox: str = "auto"
-    verify: bool = True
-    force: bool = False
-    cudnn_benchmark: bool = False
-    complexity_size: tuple[int, int] = (256, 256)
-    seed: int | None = None  # the parent's noise and probe choices; None: fresh each run
-    cache_dir: Path | None = None
-    progress: bool = True
-    log: Callable[[str], None] = print
-
-    def threads_for(self, device: str) -> int | None:
-        """Host threads for a worker: as asked, else all cores but one on CPU, torch's choice on CUDA."""
-        if self.threads is not None:
-            return self.threads
-        return None if device.startswith("cuda") else default_cpu_threads()
-
-    def timing_settings(self, device: str) -> TimingSettings:
-        """The per-image timing rule for ``device`` (adaptive by default; see docs/runtime.md)."""
-        on_cuda = device.startswith("cuda")
-        target = self.target if self.target is not None else (0.005 if on_cuda else 0.01)
-        fixed = TimingSettings.for_device(device, self.warmup, self.repeats, mode=self.timing, target=target)
-        # The median's 95% interval needs six samples; with a lower cap, sampling simply runs to it.
-        return TimingSettings(**{**fixed.to_dict(), "min_repeats": min(6, fixed.repeats)})
-
-    def settings(self, device: str) -> Settings:
-        """The measurement settings recorded with every result."""
-        timing = self.timing_settings(device)
-        return Settings(device=device, warmup=timing.warmup, repeats=timing.repeats, runs=self.runs,
-                        threads=self.threads_for(device), cudnn_benchmark=self.cudnn_benchmark,
-                        complexity_size=list(self.complexity_size), isolated=self.isolate, timing=timing.mode,
-                        target_ci=timing.target if timing.mode == "adaptive" else None)
-
-
-@dataclass
-class PreparedDataset:
-    """A dataset resolved to its pairs, with the fingerprint of its files."""
-
-    spec: DatasetSpec
-    pairs: list[ImagePair]
-    fingerprint: str
-
-
-def prepare_datasets(specs: Sequence[DatasetSpec], cache_dir: Path | None = None, progress: bool = True
-                     ) -> list[PreparedDataset]:
-    """Resolve and check every dataset up front, so a bad path or image fails before any model runs."""
-    prepared = []
-    for spec in specs:
-        pairs = resolve_pairs(spec, cache_dir=cache_dir, progress=progress)
-        validate_pairs(pairs, spec.scale, progress=progress)
-        prepared.append(PreparedDataset(spec, pairs, dataset_fingerprint(pairs)))
-    return prepared
-
-
-def hidden_paths(datasets: Sequence[PreparedDataset], out_dir: Path) -> list[Path]:
-    """What a worker must never reach: each dataset's HR directory and root, and the results directory."""
-    hidden = {Path(out_dir).resolve()}
-    for dataset in datasets:
-        for pair in dataset.pairs[:1]:
-            hr_dir = pair.hr_path.parent.resolve()
-            hidden.add(hr_dir)
-            if hr_dir.parent == pair.lr_path.parent.resolve().parent:
-                hidden.add(hr_dir.parent)  # the dataset root holding HR/ and LR/
-    return sorted(hidden)
+__all__ = ["RunConfig", "RunContext", "PreparedDataset", "prepare_datasets", "hidden_paths", "run_benchmark",
+           "evaluate_submission", "bench_submission", "default_memory_limit", "LocalExecutor"]
 
 
 def _digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@dataclass
-class RunContext:
-    """What every submission of one run shares."""
-
-    config: RunConfig
-    device: str
-    environment: Environment
-    settings: Settings
-    store: ResultsStore
-    hidden: list[Path]
-
-
-@dataclass
-class Identity:
-    """What identifies one submission's measurement: its run key, dataset keys and checkpoint."""
-
-    run_key: str
-    dataset_keys: dict[str, str]
-    checkpoint: Path | None
-    checkpoint_sha256: str | None
-
-
-def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig
-                  ) -> list[SubmissionResult]:
-    """Evaluate every submission on every dataset; return the results (also in the store)."""
+def make_context(config: RunConfig, datasets: Sequence[PreparedDataset]) -> RunContext:
+    """Resolve the device and collect the environment once for the whole run."""
     device = resolve_device(config.device)
-    ctx = RunContext(config, device, collect_environment(device, config.threads_for(device)), config.settings(device),
-                     ResultsStore(config.out_dir), hidden_paths(datasets, config.out_dir))
+    return RunContext(config, device, collect_environment(device, config.threads_for(device)), config.settings(device),
+                      ResultsStore(config.out_dir), hidden_paths(datasets, config.out_dir))
+
+
+def job_seed(base: int, *parts: Any) -> int:
+    """A per-job seed of the parent's noise and probe choices, from the run's seed and the job's identity."""
+    return int.from_bytes(hashlib.sha256(json.dumps([base, *map(str, parts)]).encode()).digest()[:8], "little")
+
+
+class Executor(Protocol):
+    """Runs measurement jobs: each returns its outcome or raises WorkerFailure."""
+
+    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome: ...
+
+    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float: ...
+
+
+class LocalExecutor:
+    """This machine, one job after another (the default: no cluster needed)."""
+
+    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome:
+        return run_pass_job(job, ctx, progress=ctx.config.progress)
+
+    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float:
+        return run_verify_job(job, ctx)
+
+
+def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig,
+                  executor: Executor | None = None) -> list[SubmissionResult]:
+    """Evaluate every submission on every dataset; return the results (also in the store)."""
+    ctx = make_context(config, datasets)
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    return [evaluate_submission(entry, datasets, ctx) for entry in entries]
+    executor = executor or LocalExecutor()
+    base = config.seed if config.seed is not None else secrets.randbits(63)
+    return [evaluate_submission(entry, datasets, ctx, executor, base) for entry in entries]
 
 
 # ------------------------------------------------------------------ one submission
 
 
-def evaluate_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext
-                        ) -> SubmissionResult:
+@dataclass
+class SubmissionPlan:
+    """A submission ready to measure: its identity, its record (status ``running``) and the datasets left."""
+
+    entry: PluginEntry
+    identity: Identity
+    record: SubmissionResult
+    todo: list[PreparedDataset]
+    missing_weights: bool
+
+
+def evaluate_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext,
+                        executor: Executor | None = None, seed: int = 0) -> SubmissionResult:
     """Plan, measure, verify and record one submission."""
+    executor = executor or LocalExecutor()
+    plan = plan_submission(entry, datasets, ctx)
+    if isinstance(plan, SubmissionResult):
+        return plan
+    telemetry = gpu_telemetry(_gpu_uuid(ctx)) if ctx.device.startswith("cuda") else None
+    candidates: list[VerifyCandidate] = []
+    try:
+        for index, dataset in enumerate(plan.todo):
+            outcomes = [executor.run_pass(job, ctx) for job in pass_jobs(plan, dataset, index, ctx, seed)]
+            candidates += record_dataset(plan, dataset, outcomes, ctx, seed)
+        verify_submission(plan, candidates, ctx, executor)
+    except WorkerFailure as exc:
+        return finish(plan.record, ctx, failure=str(exc), telemetry_start=telemetry)
+    return finish(plan.record, ctx, telemetry_start=telemetry)
+
+
+def plan_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext
+                    ) -> SubmissionPlan | SubmissionResult:
+    """What to measure for ``entry``, or its final record when there is nothing to measure (up to date,
+    or a plugin that could not be read). Files that must make way are set aside first, never lost."""
     identity = measurement_identity(entry, datasets, ctx)
     plan = ctx.store.plan(entry.name, identity.run_key, identity.dataset_keys, ctx.config.force,
                           dependencies_changed=changed_dependencies)
     if not entry.ok and plan.set_aside is None and ctx.store.path(entry.name).exists():
         plan.set_aside = f"{entry.name}.json is replaced by a failed import of {Path(entry.source).name}"
     if plan.set_aside:
-        _report(ctx, ctx.store.set_aside(entry.name, plan.set_aside, plan.set_aside_label))
+        moved = ctx.store.set_aside(entry.name, plan.set_aside, plan.set_aside_label)
+        if moved is not None:
+            ctx.config.log(f"note: {moved.line()}")
     if plan.up_to_date is not None:
         ctx.config.log(f"{entry.name}: up to date in {ctx.store.path(entry.name)} (use --force to re-measure)")
         return plan.up_to_date
     record = new_record(entry, identity, plan.reuse, ctx)
     if not entry.ok:
         return finish(record, ctx, failure=entry.error or "the plugin could not be read")
-    todo = [d for d in datasets if d.spec.name in plan.todo]
+    info = entry.info
+    assert info is not None
+    missing_weights = info.requires_weights and identity.checkpoint is None
+    if missing_weights:  # measured all the same; ``finish`` settles the status as no_weights
+        zoo = ", ".join(map(str, model_zoo_dirs(ctx.config.model_zoo))) or "none given"
+        where = f"in {info.code_root}" if info.kind == "ntire-team" else f"in the model zoo: {zoo}"
+        record.error = f"checkpoint {info.checkpoint} not found ({where}); pass --model-zoo DIR for a PSNR rank"
     ctx.store.save(record)
-    telemetry = gpu_telemetry(_gpu_uuid(ctx)) if ctx.device.startswith("cuda") else None
-    try:
-        measure_submission(entry, identity, todo, record, ctx)
-    except WorkerFailure as exc:
-        return finish(record, ctx, failure=str(exc), telemetry_start=telemetry)
-    return finish(record, ctx, telemetry_start=telemetry)
+    return SubmissionPlan(entry, identity, record, [d for d in datasets if d.spec.name in plan.todo],
+                          missing_weights)
 
 
 def measurement_identity(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext) -> Identity:
@@ -217,8 +171,7 @@ def changed_dependencies(stored: SubmissionResult) -> str | None:
     return None
 
 
-def new_record(entry: PluginEntry, identity: Identity, reuse: dict[str, DatasetResult], ctx: RunContext
-               ) -> SubmissionResult:
+def new_record(entry: PluginEntry, identity: Identity, reuse: dict, ctx: RunContext) -> SubmissionResult:
     """The record for this run, status ``running`` until it finishes, with the datasets it re-uses."""
     info = entry.info
     checkpoint = None
@@ -231,6 +184,82 @@ def new_record(entry: PluginEntry, identity: Identity, reuse: dict[str, DatasetR
         checkpoint=checkpoint, plugin=PluginInfo(source=entry.source, sha256=entry.source_sha256),
         datasets=dict(reuse), settings=ctx.settings, environment=replace(ctx.environment), run_key=identity.run_key,
     )
+
+
+def pass_jobs(plan: SubmissionPlan, dataset: PreparedDataset, index: int, ctx: RunContext, seed: int
+              ) -> list[PassJob]:
+    """The ``--runs`` timing passes of one dataset; the very first job also counts complexity."""
+    return [PassJob(plan.entry, plan.identity, dataset, run_index,
+                    seed=job_seed(seed, plan.entry.name, dataset.spec.name, run_index),
+                    count_complexity=index == 0 and run_index == 0 and plan.record.complexity is None,
+                    compute_quality=run_index == 0 and not plan.missing_weights,
+                    check_determinism=index == 0 and run_index == 0)
+            for run_index in range(ctx.config.runs)]
+
+
+def record_dataset(plan: SubmissionPlan, dataset: PreparedDataset, outcomes: Sequence[PassOutcome],
+                   ctx: RunContext, seed: int) -> list[VerifyCandidate]:
+    """Store one dataset's result from its passes; return the repeats to verify in a fresh process."""
+    for outcome in outcomes:
+        if outcome.loaded.get("complexity") is not None or plan.record.sandbox is None:
+            apply_load_report(plan.record, outcome.loaded, outcome.sandbox)
+        plan.record.environment.executor = {**(plan.record.environment.executor or {}), **_executor_note(outcome)}
+    result = assemble_dataset(dataset, outcomes, plan.identity.dataset_keys[dataset.spec.name])
+    plan.record.datasets[dataset.spec.name] = result
+    ctx.store.save(plan.record)
+    if not (ctx.config.verify and ctx.config.isolate):
+        return []
+    return pick_candidates(dataset, outcomes, np.random.default_rng(job_seed(seed, plan.entry.name, "verify",
+                                                                             dataset.spec.name)))
+
+
+def _executor_note(outcome: PassOutcome) -> dict[str, Any]:
+    retries = outcome.node.get("retries")
+    note: dict[str, Any] = {"nodes": sorted({outcome.node.get("host", "?")})}
+    if retries:
+        note["retries"] = retries
+    return note
+
+
+def verify_submission(plan: SubmissionPlan, candidates: list[VerifyCandidate], ctx: RunContext,
+                      executor: Executor) -> None:
+    """Recompute some timed repeats in a fresh worker; the audit of each dataset says what was found."""
+    if not candidates:
+        if plan.todo and not ctx.config.isolate:
+            plan.record.warnings.append("timed outputs were not recomputed in a fresh process (--no-isolation)")
+        return
+    worst = executor.run_verify(VerifyJob(plan.entry, plan.identity, candidates), ctx)
+    for dataset in plan.todo:
+        audit = plan.record.datasets[dataset.spec.name].timing_audit
+        if audit is not None:
+            count = sum(1 for c in candidates if c.dataset == dataset.spec.name)
+            audit.verified = (f"{count} timed repeats recomputed in a fresh process: largest difference "
+                              f"{worst * 255:.2g} grey levels (tolerance {VERIFY_TOLERANCE * 255:.2g})")
+    ctx.store.save(plan.record)
+
+
+def apply_load_report(record: SubmissionResult, loaded: dict[str, Any], sandbox: Any) -> None:
+    """Copy what a worker reported at load time into the record (complexity, warnings, dependencies)."""
+    complexity = loaded.get("complexity")
+    if isinstance(complexity, dict):
+        record.complexity = ComplexityResult(
+            params=int(complexity["params"]), flops=int(complexity["flops"]),
+            activations=int(complexity["activations"]), num_conv=int(complexity["num_conv"]),
+            input_size=list(complexity["input_size"]), unsupported_ops=dict(complexity["unsupported_ops"]),
+            peak_memory_mb=complexity.get("peak_memory_mb"))
+    record.environment.threads = int(loaded.get("num_threads") or 0) or record.environment.threads
+    record.warnings = list(dict.fromkeys(record.warnings + [str(w) for w in loaded.get("warnings", [])]))
+    record.opt_ins = sorted({*record.opt_ins, *(str(o) for o in loaded.get("opt_ins", []))})
+    if record.checkpoint is not None:
+        record.checkpoint.trusted_pickle = "trust_pickle" in record.opt_ins
+    record.sandbox = sandbox
+    dependencies = {}
+    for path in loaded.get("dependencies", []):
+        candidate = Path(str(path))
+        if candidate.suffix == ".py" and candidate.is_file() and candidate.stat().st_size < 50 * 2**20:
+            dependencies[str(candidate)] = sha256_file(candidate)
+    if record.plugin is not None:
+        record.plugin.dependencies = {**record.plugin.dependencies, **dependencies}
 
 
 def finish(record: SubmissionResult, ctx: RunContext, failure: str | None = None,
@@ -254,160 +283,8 @@ def finish(record: SubmissionResult, ctx: RunContext, failure: str | None = None
     return record
 
 
-def _report(ctx: RunContext, moved: SetAside | None) -> None:
-    if moved is not None:
-        ctx.config.log(f"note: {moved.line()}")
-
-
 def _gpu_uuid(ctx: RunContext) -> str | None:
     return (ctx.environment.gpu or {}).get("uuid")
-
-
-# ------------------------------------------------------------------------ measuring
-
-
-def worker_factory(entry: PluginEntry, identity: Identity, ctx: RunContext, log_path: Path | None = None
-                   ) -> Callable[[bool], Any]:
-    """A function that starts a confined worker for ``entry`` and loads it (counting complexity or not)."""
-    info = entry.info
-    assert info is not None
-    readable = ([Path(entry.source).resolve().parent] if not entry.source.startswith("entry-point:")
-                else python_path_entries(ctx.hidden))
-    if info.code_root:
-        readable.append(Path(info.code_root))
-    if identity.checkpoint:
-        readable.append(identity.checkpoint)
-    limits = WorkerLimits(timeout_s=ctx.config.timeout_s, memory_bytes=ctx.config.memory_limit_bytes,
-                          threads=ctx.settings.threads, readable=readable, hidden=ctx.hidden,
-                          sandbox=ctx.config.sandbox, gpu=ctx.device.startswith("cuda"))
-    config = {
-        "source": entry.source, "name": entry.name, "info": info.to_dict(),
-        "checkpoint": str(identity.checkpoint) if identity.checkpoint else None,
-        "device": ctx.device, "threads": ctx.settings.threads, "cudnn_benchmark": ctx.config.cudnn_benchmark,
-        "complexity_size": list(ctx.config.complexity_size),
-        "timing": ctx.config.timing_settings(ctx.device).to_dict(),
-    }
-
-    def start(count_complexity: bool = True) -> tuple[Any, dict[str, Any]]:
-        worker = (IsolatedWorker(limits, log_path, ctx.device) if ctx.config.isolate
-                  else InProcessWorker(limits, log_path, ctx.device))
-        try:
-            reply, _ = worker.request("load", config={**config, "count_complexity": count_complexity})
-        except BaseException:
-            worker.close()
-            raise
-        return worker, reply["result"]
-
-    return start
-
-
-def measure_submission(entry: PluginEntry, identity: Identity, datasets: Sequence[PreparedDataset],
-                       record: SubmissionResult, ctx: RunContext) -> None:
-    """Load the submission, measure every dataset still to do, then verify its timed outputs afresh."""
-    info = entry.info
-    assert info is not None
-    start = worker_factory(entry, identity, ctx, ctx.config.out_dir / "logs" / f"{entry.name}.log")
-    missing_weights = info.requires_weights and identity.checkpoint is None
-    if missing_weights:  # measured all the same; ``finish`` settles the status as no_weights
-        zoo = ", ".join(map(str, model_zoo_dirs(ctx.config.model_zoo))) or "none given"
-        record.error = (f"checkpoint {info.checkpoint} not found "
-                        f"({'in ' + info.code_root if info.kind == 'ntire-team' else 'in the model zoo: ' + zoo}); "
-                        "pass --model-zoo DIR for a PSNR rank")
-    worker, loaded = start(True)
-    rng = np.random.default_rng(ctx.config.seed)
-    candidates = []
-    try:
-        apply_load_report(record, loaded, worker)
-        for index, dataset in enumerate(datasets):
-            result, passes = measure_dataset(worker, start, dataset, info.data_range, info.scale,
-                                             compute_quality=not missing_weights, check_determinism=index == 0,
-                                             rng=rng, ctx=ctx, label=f"{entry.name} · {dataset.spec.name}")
-            result.cache_key = identity.dataset_keys[dataset.spec.name]
-            record.datasets[dataset.spec.name] = result
-            ctx.store.save(record)
-            if ctx.config.verify and worker.isolated:
-                lr_images = [read_image(p.lr_path) for p in dataset.pairs]
-                candidates += pick_candidates(dataset.spec.name, lr_images, passes, rng)
-    finally:
-        worker.close()
-    if candidates:
-        verifier, _ = start(False)
-        try:
-            worst = verify_repeats(verifier, candidates, info.scale, info.data_range)
-        finally:
-            verifier.close()
-        for dataset in datasets:
-            audit = record.datasets[dataset.spec.name].timing_audit
-            if audit is not None:
-                count = sum(1 for c in candidates if c.dataset == dataset.spec.name)
-                audit.verified = (f"{count} timed repeats recomputed in a fresh process: largest difference "
-                                  f"{worst * 255:.2g} grey levels (tolerance {VERIFY_TOLERANCE * 255:.2g})")
-    elif datasets and not worker.isolated:
-        record.warnings.append("timed outputs were not recomputed in a fresh process (--no-isolation)")
-
-
-def apply_load_report(record: SubmissionResult, loaded: dict[str, Any], worker: Any) -> None:
-    """Copy what the worker reported at load time into the record (complexity, warnings, dependencies)."""
-    complexity = loaded.get("complexity")
-    if isinstance(complexity, dict):
-        record.complexity = ComplexityResult(
-            params=int(complexity["params"]), flops=int(complexity["flops"]),
-            activations=int(complexity["activations"]), num_conv=int(complexity["num_conv"]),
-            input_size=list(complexity["input_size"]), unsupported_ops=dict(complexity["unsupported_ops"]),
-            peak_memory_mb=complexity.get("peak_memory_mb"))
-    record.environment.threads = int(loaded.get("num_threads") or 0) or record.environment.threads
-    record.warnings.extend(str(w) for w in loaded.get("warnings", []))
-    record.opt_ins = sorted({str(o) for o in loaded.get("opt_ins", [])})
-    if record.checkpoint is not None:
-        record.checkpoint.trusted_pickle = "trust_pickle" in record.opt_ins
-    record.sandbox = worker.sandbox_info
-    dependencies = {}
-    for path in loaded.get("dependencies", []):
-        candidate = Path(str(path))
-        if candidate.suffix == ".py" and candidate.is_file() and candidate.stat().st_size < 50 * 2**20:
-            dependencies[str(candidate)] = sha256_file(candidate)
-    if record.plugin is not None:
-        record.plugin.dependencies = dependencies
-
-
-def measure_dataset(worker: Any, start: Callable[[bool], tuple[Any, dict]], dataset: PreparedDataset,
-                    data_range: float, scale: int, compute_quality: bool, check_determinism: bool,
-                    rng: np.random.Generator, ctx: RunContext, label: str) -> tuple[DatasetResult, list[PassRecord]]:
-    """Every timing pass of one dataset (the first also scores quality); the dataset's result."""
-    pairs = dataset.pairs
-    lr_images = [read_image(pair.lr_path) for pair in pairs]
-    qualities: list[dict[str, float] | None] = [None] * len(pairs)
-
-    def score(i: int, sr: np.ndarray) -> None:
-        hr = read_hr(pairs[i], lr_images[i], scale)
-        hr_tensor = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1)
-        qualities[i] = image_quality(torch.from_numpy(sr), hr_tensor, border=scale)
-
-    audit = DatasetAudit(data_range)
-    cap = ctx.config.timing_settings(ctx.device).repeats
-    passes: list[PassRecord] = []
-    with tqdm(total=len(pairs) * ctx.config.runs, desc=label, unit="img", disable=not ctx.config.progress,
-              leave=False) as bar:
-        for run_index in range(ctx.config.runs):
-            pass_worker = worker if run_index == 0 or not worker.isolated else start(False)[0]
-            try:
-                passes.append(run_pass(
-                    pass_worker, lr_images, scale, cap, audit, rng, bar,
-                    on_output=score if compute_quality and run_index == 0 else None,
-                    check_determinism=check_determinism and run_index == 0,
-                    image_label=lambda i: f"{dataset.spec.name}/{pairs[i].name}"))
-            finally:
-                if pass_worker is not worker:
-                    pass_worker.close()
-    per_image = [image_runtime(passes, i) for i in range(len(pairs))]
-    measured = [q for q in qualities if q is not None]
-    means = mean_quality(measured) if measured else dict.fromkeys(METRIC_KEYS)
-    peaks = [p.peak_memory_mb for p in passes if p.peak_memory_mb is not None]
-    result = DatasetResult(
-        num_images=len(pairs), threshold=dataset.spec.threshold, runtime_ms=dataset_runtime(passes, per_image),
-        peak_memory_mb=max(peaks) if peaks else None, measured_at=now_stamp(), timing_audit=audit.finish(),
-        images=quality_rows([p.name for p in pairs], qualities, per_image), **means)
-    return result, passes
 
 
 # --------------------------------------------------------------------------- bench
@@ -421,27 +298,21 @@ def bench_submission(entry: PluginEntry, inputs: Sequence[np.ndarray], config: R
     """
     if not entry.ok or entry.info is None:
         raise WorkerFailure(entry.error or f"{entry.name}: broken plugin")
-    device = resolve_device(config.device)
-    ctx = RunContext(config, device, collect_environment(device, config.threads_for(device)), config.settings(device),
-                     ResultsStore(config.out_dir), [])
+    ctx = replace(make_context(config, []), hidden=[])  # no dataset, no results: nothing to hide
     info = entry.info
     base = Path(info.code_root) if info.kind == "ntire-team" and info.code_root else None
     checkpoint = resolve_checkpoint(info.checkpoint, model_zoo_dirs(config.model_zoo), base)
-    identity = Identity("bench", {}, checkpoint, None)
-    start = worker_factory(entry, identity, ctx)
+    start = worker_factory(entry, Identity("bench", {}, checkpoint, None), ctx)
     audit = DatasetAudit(info.data_range)
     rng = np.random.default_rng(config.seed)
-    cap = config.timing_settings(device).repeats
     passes = []
-    with tqdm(total=len(inputs) * config.runs, desc=f"bench {entry.name}", unit="img", disable=not config.progress,
-              leave=False) as bar:
-        for _ in range(config.runs):
-            worker, _loaded = start(False)
-            try:
-                passes.append(run_pass(worker, inputs, info.scale, cap, audit, rng, bar,
-                                       image_label=lambda i: f"input {i}"))
-            finally:
-                worker.close()
+    for _ in range(config.runs):
+        worker, _loaded = start(False)
+        try:
+            passes.append(run_pass(worker, inputs, info.scale, config.timing_settings(ctx.device).repeats, audit, rng,
+                                   image_label=lambda i: f"input {i}"))
+        finally:
+            worker.close()
     audit.finish()
     per_image = [image_runtime(passes, i) for i in range(len(inputs))]
     return {
@@ -449,7 +320,3 @@ def bench_submission(entry: PluginEntry, inputs: Sequence[np.ndarray], config: R
         "runtime_ms": dataset_runtime(passes, per_image), "settings": ctx.settings, "environment": ctx.environment,
         "audit": audit.record,
     }
-
-
-__all__ = ["RunConfig", "PreparedDataset", "prepare_datasets", "run_benchmark", "evaluate_submission",
-           "bench_submission", "NotCredible"]
