@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ntire_bench.data import DatasetSpec  # noqa: E402
-from ntire_bench.plugins import discover, select  # noqa: E402
+from ntire_bench.discovery import discover, select  # noqa: E402
 from ntire_bench.runner import RunConfig, prepare_datasets, run_benchmark  # noqa: E402
 
 
@@ -43,9 +43,10 @@ def main() -> None:
                                    isolate=isolate, progress=False, log=lambda m: None)
                 record = run_benchmark(entries, datasets, config)[0]
                 walls[isolate].append(time.perf_counter() - begin)
-                assert record["status"] == "ok", record["error"]
+                assert record.status == "ok", record.error
     isolated, in_process = statistics.median(walls[True]), statistics.median(walls[False])
-    print(f"{args.submission} on Set14, CPU, default timing settings, {args.repeat} runs per mode")
+    print(f"{args.submission} on Set14, CPU, default timing settings (isolated runs include the sandbox and the "
+          f"fresh-process verification), {args.repeat} runs per mode")
     print(f"isolated:   {', '.join(f'{w:.2f}' for w in walls[True])} s (median {isolated:.2f} s)")
     print(f"in-process: {', '.join(f'{w:.2f}' for w in walls[False])} s (median {in_process:.2f} s)")
     print(f"isolation overhead ratio: {isolated / in_process:.3f}")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from ntire_bench.data import IMAGE_SUFFIXES  # noqa: E402
 from ntire_bench.images import read_image  # noqa: E402
-from ntire_bench.plugins import discover, select  # noqa: E402
+from ntire_bench.discovery import discover, select  # noqa: E402
 from ntire_bench.runner import RunConfig, bench_submission  # noqa: E402
 from ntire_bench.runtime import summarize_runs  # noqa: E402
 
@@ -41,8 +41,8 @@ def main() -> None:
     inputs = [read_image(p) for p in sorted(lr_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
     entries = select(discover([REPO / "submissions"], include_entry_points=False), args.submissions)
     methods = {
-        "ntire-bench": dict(warmup=None, repeats=None),
-        "official (1 sample, no warm-up)": dict(warmup=0, repeats=1),
+        "ntire-bench": dict(timing="fixed", warmup=None, repeats=None),
+        "official (1 sample, no warm-up)": dict(timing="fixed", warmup=0, repeats=1),
     }
     figures = []
     print(f"Set14: {len(inputs)} LR images, {args.runs} passes per method, interleaved, each in a fresh process")
@@ -54,12 +54,12 @@ def main() -> None:
                 config = RunConfig(device=args.device, model_zoo=[args.model_zoo], runs=1,
                                    threads=args.threads, progress=False, **timing)
                 result = bench_submission(entry, inputs, config)
-                headlines[method].append(result["runtime_ms"]["mean"])
-                settings[method] = {k: result["settings"][k] for k in ("warmup", "repeats", "threads")}
+                headlines[method].append(result["runtime_ms"].mean)
+                settings[method] = {k: getattr(result["settings"], k) for k in ("warmup", "repeats", "threads")}
         for method, values in headlines.items():
             spread = summarize_runs(values)
             figures.append({"submission": entry.name, "method": method, "runs_ms": values, "run_cv": spread["run_cv"],
-                            "settings": settings[method], "device": result["environment"]["device_name"]})
+                            "settings": settings[method], "device": result["environment"].device_name})
             passes = ", ".join(f"{v:.2f}" for v in values)
             print(f"{entry.name:8s} {method:32s} CV {spread['run_cv']:6.2%}   mean {sum(values) / len(values):8.2f} ms"
                   f"   passes (ms): {passes}   {settings[method]}")

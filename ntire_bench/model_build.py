@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .loading import (LoadNotes, apply_state_dict, cuda_calls_stay_on_cpu, extract_state_dict, import_entry_point,
-                      import_plugin_file, read_checkpoint, run_deploy)
+from .loading import (LoadNotes, absent_checkpoint_loads_nothing, apply_state_dict, cuda_calls_stay_on_cpu,
+                      extract_state_dict, import_entry_point, import_plugin_file, read_checkpoint, run_deploy)
 from .plugins import PluginError, Submission
 
 
@@ -46,7 +46,10 @@ def build_model(submission: Submission, checkpoint: str | None, device: torch.de
     # A fixed seed: a model built without weights (or with buffers drawn at random) must come out
     # the same in every process, so that a fresh worker can reproduce the timed outputs.
     torch.manual_seed(0)
-    with cuda_calls_stay_on_cpu(notes) if device.type == "cpu" else contextlib.nullcontext():
+    branch_loads_weights = submission.load_weights is not None and submission.checkpoint and not checkpoint
+    with cuda_calls_stay_on_cpu(notes) if device.type == "cpu" else contextlib.nullcontext(), \
+            absent_checkpoint_loads_nothing(submission.checkpoint, notes) if branch_loads_weights \
+            else contextlib.nullcontext():
         model = submission.model()
     if not isinstance(model, nn.Module):
         raise PluginError(f"the model factory returned {type(model).__name__}, expected torch.nn.Module")

@@ -119,15 +119,6 @@ def submission_from_declaration(path: Path) -> Submission:
         sys.path.insert(0, str(checkout))
     os.chdir(checkout)
     official = declaration.build == "official-branch"
-    load_weights = None
-    if official:
-        def load_weights(model: Any, checkpoint: str) -> None:  # the branch loaded them itself
-            return None
-    elif declaration.loader.startswith("method:"):
-        method = declaration.loader.removeprefix("method:")
-
-        def load_weights(model: Any, checkpoint: str) -> None:
-            getattr(model, method)(checkpoint)
     return Submission(
         name=declaration.name, team=declaration.team,
         model=_official_branch_factory(declaration, checkout) if official else _translated_factory(declaration),
@@ -137,5 +128,23 @@ def submission_from_declaration(path: Path) -> Submission:
         state_dict_key=tuple(declaration.state_dict_key) if isinstance(declaration.state_dict_key, list)
         else declaration.state_dict_key,
         strict=declaration.strict, trust_pickle=declaration.trust_pickle,
-        deploy=tuple(declaration.deploy) or None, load_weights=load_weights,
+        deploy=tuple(declaration.deploy) or None, load_weights=_weights_loader(declaration, official),
     )
+
+
+def _weights_loader(declaration: TeamDeclaration, official: bool) -> Any:
+    """None for the harness's own checkpoint rules; the branch's (nothing to do) or the team's method otherwise."""
+    if official:
+        def loaded_by_the_branch(model: Any, checkpoint: str) -> None:
+            return None
+
+        return loaded_by_the_branch
+    if declaration.loader.startswith("method:"):
+        method = declaration.loader.removeprefix("method:")
+
+        def team_loader(model: Any, checkpoint: str) -> None:
+            getattr(model, method)(checkpoint)
+
+        return team_loader
+    return None
+

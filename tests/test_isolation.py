@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from ntire_bench.data import load_dataset_specs
 from ntire_bench.discovery import discover

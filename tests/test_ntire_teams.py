@@ -8,7 +8,6 @@ pickled whole model, an official inference wrapper, a missing checkpoint and an 
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -195,3 +194,41 @@ def test_the_cli_imports_and_runs_a_checkout(checkout, tmp_path):
     listed = subprocess.run([sys.executable, "-m", "ntire_bench.cli", "list", str(out)], capture_output=True, text=True)
     assert listed.returncode == 1  # the empty branch is listed as broken, never dropped
     assert "team15_AttnSR" in listed.stdout and "strict=False" in listed.stdout and "own forward" in listed.stdout
+
+
+def test_an_organisers_branch_that_takes_its_whole_model_from_an_absent_checkpoint_fails_naming_it(
+        teams_run, checkout, tmp_path):
+    """team20 runs the organisers' own branch, which unpickles its whole model: without the file there is no
+    model to time, and the reason says so."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(checkout, copy)
+    (copy / "model_zoo" / "team20_wholesr.pth").unlink()
+    report = import_checkout(copy, tmp_path / "decl")
+    (declaration,) = [d for d in report.declarations if d.team_id == 20]
+    assert declaration.build == "official-branch"
+    entries = discover([tmp_path / "decl" / f"{declaration.name}.yaml"], include_entry_points=False)
+    (record,) = run_benchmark(entries, teams_run["datasets"], RunConfig(out_dir=tmp_path / "r", **FAST))
+    assert record.status == "failed"
+    assert "team20_wholesr.pth is absent and the team's branch takes the whole model from it" in record.error
+
+
+def test_an_organisers_branch_that_loads_an_absent_state_dict_still_builds_the_model():
+    """The same stand-in lets a branch that does `model.load_state_dict(torch.load(path)['params'])` build its
+    model when the file is absent, so it is timed and counted (no_weights)."""
+    import torch
+    from torch import nn
+
+    from ntire_bench.loading import LoadNotes, absent_checkpoint_loads_nothing
+
+    def branch():
+        model = nn.Conv2d(3, 3, 1)
+        model.load_state_dict(torch.load("model_zoo/absent.pth")["params"], strict=True)
+        return model
+
+    notes = LoadNotes()
+    with absent_checkpoint_loads_nothing("model_zoo/absent.pth", notes):
+        model = branch()
+    assert isinstance(model, nn.Conv2d) and notes.warnings == ["absent.pth is absent: the model keeps its initial "
+                                                               "weights"]
+    with pytest.raises(FileNotFoundError):
+        torch.load("model_zoo/absent.pth")  # restored afterwards
