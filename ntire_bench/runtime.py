@@ -128,7 +128,7 @@ def run_warmup(forward: Callable[[], torch.Tensor], settings: TimingSettings, de
     """Untimed warm-up passes; returns their host durations (ms), which only decide when to stop.
 
     Fixed mode runs ``settings.warmup`` passes. Adaptive mode feeds a warm-up detector
-    (``stats.WarmupDetector``) the quality pass's duration ``first_ms`` and then each
+    (``adaptive.WarmupDetector``) the quality pass's duration ``first_ms`` and then each
     pass's, and stops when it says the passes have stopped drifting (at most
     ``settings.warmup`` passes).
     """

@@ -225,7 +225,7 @@ class Session:
         if args.get("output"):
             np.save(args["output"], sr.cpu().numpy(), allow_pickle=False)
         self.image_state = _Image(base, torch.empty_like(base), out, height, width)
-        from .stats import WarmupDetector
+        from .adaptive import WarmupDetector
 
         detector = WarmupDetector(min_passes=2, max_passes=self.settings.warmup + 1, window=2) \
             if self.settings.mode == "adaptive" and self.settings.warmup >= 1 else None
@@ -235,7 +235,7 @@ class Session:
 
     def time(self, args: dict[str, Any]) -> dict[str, Any]:
         """Timed repeats of the current image; repeat k's input is the image plus the noise at ``offsets[k]``."""
-        from .stats import AdaptiveSampler
+        from .adaptive import AdaptiveSampler
 
         state, settings = self.image_state, self.settings
         if state is None or settings is None or self.noise is None:

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 import ntire_bench.metrics as metrics
+import ntire_bench.metrics_kernel as metrics_kernel
 from ntire_bench.images import ImageError, read_image, write_image
 from ntire_bench.metrics import _image_quality, image_quality, score_files
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HAS_NUMBA = importlib.util.find_spec("numba") is not None and metrics._compiled_kernel() is not None
+HAS_NUMBA = importlib.util.find_spec("numba") is not None and metrics_kernel.compiled_kernel() is not None
 
 
 def _pair(h: int, w: int, seed: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -156,13 +157,13 @@ def test_kernel_logic_uncompiled_matches_numpy_path() -> None:
     want = metrics._ssim_and_sse(a, b, range(0, 3), True)  # Y, R, G, B
     valid = (23 - 10) * (26 - 10)
     for (ssim, sse), channel in zip(want, (metrics._LUMA, 0, 1, 2)):
-        total, got_sse = metrics._ssim_sse_kernel(a, b, channel, g)
+        total, got_sse = metrics_kernel.ssim_sse_kernel(a, b, channel, g)
         assert got_sse == sse
         assert total / valid == pytest.approx(ssim, rel=0, abs=1e-14)
 
 
 def test_numba_backend_is_refused_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics, "_compiled_kernel", lambda: None)
+    monkeypatch.setattr(metrics_kernel, "compiled_kernel", lambda: None)
     a = torch.zeros(3, 32, 32, dtype=torch.uint8)
     with pytest.raises(ValueError, match="pip install numba"):
         _image_quality(a, a, 4, backend="numba")

@@ -20,7 +20,7 @@ from ntire_bench.runtime import (
     summarize_samples,
     time_repeats,
 )
-from ntire_bench.stats import AdaptiveSampler, WarmupDetector
+from ntire_bench.adaptive import AdaptiveSampler, WarmupDetector
 
 
 def _fixed(warmup: int, repeats: int, device: str = "cpu") -> TimingSettings:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ntire_bench import sandbox
+from ntire_bench import sandbox, sandbox_landlock
 from ntire_bench.sandbox import (
     ENV_VAR, SandboxError, SandboxPolicy, SandboxReport, base_readable_paths, carve, enter_from_environment, probe,
     wrap,
@@ -318,7 +318,7 @@ def test_auto_falls_back_and_says_why_when_bwrap_is_missing(monkeypatch):
 def test_auto_ends_at_none_and_says_so_when_nothing_works(monkeypatch):
     monkeypatch.setattr(sandbox, "_PROBES", {})
     monkeypatch.setattr(sandbox.shutil, "which", lambda name, *args, **kwargs: None)
-    monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
+    monkeypatch.setattr(sandbox_landlock, "landlock_abi", lambda: 0)
     with pytest.raises(SandboxError, match=r"^landlock: the kernel does not offer Landlock \(needs Linux >= 5.13"):
         probe("landlock")
     report = probe("auto")
@@ -354,7 +354,7 @@ def test_malformed_environment_is_refused(monkeypatch):
 def test_gpu_policy_binds_nvidia_devices(monkeypatch, tmp_path):
     if not shutil.which("bwrap"):
         pytest.skip("bwrap is not installed")
-    monkeypatch.setattr(sandbox, "_gpu_device_nodes", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
+    monkeypatch.setattr(sandbox, "gpu_device_nodes", lambda: ["/dev/nvidia0", "/dev/nvidiactl"])
     argv, _ = wrap(["true"], SandboxPolicy(writable=(tmp_path,), gpu=True), "bubblewrap")
     assert ["--dev-bind", "/dev/nvidia0", "/dev/nvidia0", "--dev-bind", "/dev/nvidiactl", "/dev/nvidiactl"] == \
         argv[argv.index("--dev-bind"):argv.index("--dev-bind") + 6]
@@ -397,12 +397,12 @@ def test_policy_paths_the_sandbox_must_own_are_refused(tmp_path, field, path, me
 
 
 def test_seccomp_program_shape():
-    program = sandbox._seccomp_program("x86_64")
+    program = sandbox_landlock.seccomp_program("x86_64")
     assert program[:2] == [(0x20, 0, 0, 4), (0x15, 0, 15, 0xC000003E)]  # load arch; foreign ABI -> EPERM
     assert program[-3:] == [(0x06, 0, 0, 0x5000D), (0x06, 0, 0, 0x50001), (0x06, 0, 0, 0x50026)]
     jumps = [(i, jt, jf) for i, (code, jt, jf, _) in enumerate(program) if code & 0x07 == 0x05]  # BPF_JMP class
     assert len(jumps) == 9 and all(i + 1 + max(jt, jf) < len(program) for i, jt, jf in jumps)
-    assert sandbox._seccomp_program("riscv64") is None
+    assert sandbox_landlock.seccomp_program("riscv64") is None
 
 
 def test_writable_inside_hidden_is_refused(tmp_path):

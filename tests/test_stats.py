@@ -9,25 +9,21 @@ from fractions import Fraction
 
 import pytest
 
-from ntire_bench import stats
+from ntire_bench import distributions
+from ntire_bench.adaptive import AdaptiveSampler, WarmupDetector
+from ntire_bench.distributions import median_ranks, normal_quantile, student_t_cdf, student_t_quantile
 from ntire_bench.stats import (
-    AdaptiveSampler,
     HeadlineInterval,
     Interval,
     ScoreInterval,
     TieGroup,
-    WarmupDetector,
     combined_headline_interval,
     final_score_interval,
     headline_interval,
     median_interval,
-    median_ranks,
-    normal_quantile,
     pass_interval,
     runtime_headline_interval,
     score_interval,
-    student_t_cdf,
-    student_t_quantile,
     tie_groups,
 )
 
@@ -118,8 +114,8 @@ def test_median_ranks_match_brute_force_binomial_sums():
 def test_large_n_floating_point_ranks_agree_with_exact_integers():
     for n in (1001, 2500):
         for alpha in ("0.05", "0.01", "0.1"):
-            exact_rank, exact_coverage = stats._half_rank_exact(n, Fraction(alpha))
-            float_rank, float_coverage = stats._half_rank_float(n, float(alpha))
+            exact_rank, exact_coverage = distributions._half_rank_exact(n, Fraction(alpha))
+            float_rank, float_coverage = distributions._half_rank_float(n, float(alpha))
             assert float_rank == exact_rank
             assert float_coverage == pytest.approx(exact_coverage, abs=1e-11)
     big = median_ranks(5000, 0.95)  # float path
