@@ -158,9 +158,17 @@ def main() -> None:
               help="Scoring edition for the leaderboard (and its --runs default) [default: default].")
 @click.option("--baseline", default=None, help="Submission that normalises the scores [default: the edition's].")
 @click.option("--force", is_flag=True, help="Re-measure even what the results directory already holds.")
+@click.option("--executor", "executor_name", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine, one job after another; ray: the jobs spread over a Ray cluster "
+                   "(docs/ray.md).")
+@click.option("--ray-address", default=None, metavar="auto|HOST:PORT",
+              help="Ray cluster to join [default: $RAY_ADDRESS, else a local Ray instance is started].")
+@click.option("--ray-gpu-model", default=None, metavar="NAME",
+              help="GPU model every job is pinned to, e.g. 'NVIDIA RTX A6000' [default: this machine's GPU, else "
+                   "the only model the cluster advertises].")
 @_measure_options
 def run_command(submissions, names, dataset_names, datasets_file, out_dir, leaderboard_dir, edition, baseline, force,
-                **options):
+                executor_name, ray_address, ray_gpu_model, **options):
     """Evaluate SUBMISSIONS (directories, plugin files or team declarations) and write results and a leaderboard.
 
     Quality, runtime and complexity are stored per submission in --out; a re-run skips
@@ -175,8 +183,16 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
     if datasets_file is None and DEFAULT_DATASETS_FILE.is_file():
         datasets_file = DEFAULT_DATASETS_FILE
     config = _run_config(out_dir, options, force, default_runs=chosen_edition.runs)
+    if executor_name != "ray" and (ray_address or ray_gpu_model):
+        raise click.UsageError("--ray-address and --ray-gpu-model need --executor ray")
     try:
-        resolve_device(options["device"])
+        executor = None
+        if executor_name == "ray":  # the device is resolved on the cluster's nodes, not here
+            from .ray_executor import RayExecutor
+
+            executor = RayExecutor(address=ray_address, gpu_model=ray_gpu_model)
+        else:
+            resolve_device(options["device"])
         specs = load_dataset_specs(datasets_file)
         chosen = dataset_names or ("demo",)
         unknown = [n for n in chosen if n not in specs]
@@ -187,7 +203,7 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
         hidden = _hidden_from_specs(specs.values(), out_dir)
         entries = _discover(submissions, names, hidden, options["sandbox"])
         datasets = prepare_datasets([specs[n] for n in chosen], progress=not options["no_progress"])
-        records = run_benchmark(entries, datasets, config)
+        records = run_benchmark(entries, datasets, config, executor)
     except (DatasetError, ImageError, ValueError) as exc:
         raise DataError(str(exc)) from exc
     for record in records:
@@ -462,6 +478,214 @@ def gate_command(results_dir, edition, thresholds):
         click.echo(f"gate failed: {len(verdict.failures)} problem(s) ({limits or 'no thresholds'})", err=True)
         sys.exit(1)
     click.echo(f"gate passed: {', '.join(verdict.checked)} meet {limits}")
+
+
+# ------------------------------------------------------------------ uploads of SR images, and Codabench
+
+
+def _results_name(path: Path) -> str:
+    """A results-file name from an upload's file or folder name."""
+    import re
+
+    stem = path.name[: -len(".zip")] if path.name.lower().endswith(".zip") else path.name
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "upload"
+
+
+@main.command("evaluate")
+@click.argument("upload", type=click.Path(exists=True, path_type=Path))
+@click.option("--dataset", "dataset_names", multiple=True,
+              help="Dataset whose HR images the upload is scored against (repeatable: the upload then holds one "
+                   "folder per dataset, named as it).")
+@click.option("--datasets-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Dataset registry [default: ./datasets.yaml when present].")
+@click.option("--hr", "hr_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Score against the HR images in this folder instead of a named dataset.")
+@click.option("--scale", type=click.IntRange(min=1), default=4, show_default=True, help="Scale, with --hr.")
+@click.option("--name", default=None, help="Name of the results file [default: from the upload's name].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where the results JSON file goes.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Threads that decode and measure images [default: CPUs + 1, at most 4].")
+def evaluate_command(upload, dataset_names, datasets_file, hr_dir, scale, name, out_dir, workers):
+    """Score uploaded SR images (a folder or .zip) against HR images, with no model: PSNR/SSIM as `run` computes them.
+
+    Images pair with HR by NTIRE name: 0801x4.png or 0801.png with HR 0801.png. Writes a results
+    file (status ok or failed, no runtime). Exit 0 when every image is scored, 1 when the upload
+    has problems (listed one per line), 2 on usage or data errors.
+    """
+    import tempfile
+
+    from .data import DatasetError, load_dataset_specs
+    from .evaluate import ReferenceDataError, ReferenceSet, evaluate_uploads
+    from .store import ResultsStore
+
+    if hr_dir is not None and dataset_names:
+        raise click.UsageError("pass --dataset NAME or --hr DIR, not both")
+    if hr_dir is None and not dataset_names:
+        raise click.UsageError("pass --dataset NAME (from the datasets file) or --hr DIR")
+    name = name or _results_name(upload)
+    try:
+        if hr_dir is not None:
+            references = [ReferenceSet.from_folder(hr_dir.name, hr_dir, scale)]
+        else:
+            if datasets_file is None and DEFAULT_DATASETS_FILE.is_file():
+                datasets_file = DEFAULT_DATASETS_FILE
+            specs = load_dataset_specs(datasets_file)
+            unknown = [n for n in dataset_names if n not in specs]
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], list(specs), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(specs))}"
+                raise DataError(f"unknown dataset {unknown[0]!r} (datasets file: {datasets_file or 'none'}); {hint}")
+            references = [ReferenceSet.from_spec(specs[n]) for n in dataset_names]
+        with tempfile.TemporaryDirectory(prefix="ntire-bench-evaluate-") as workdir:
+            evaluation = evaluate_uploads(upload, references, Path(workdir), submission=name, workers=workers)
+    except (DatasetError, ReferenceDataError, ValueError) as exc:
+        raise DataError(str(exc)) from exc
+    path = ResultsStore(out_dir).save(evaluation.result)
+    for dataset, result in evaluation.result.datasets.items():
+        if result.psnr is not None:
+            click.echo(f"{dataset}: PSNR {result.psnr:.4f} dB, PSNR-Y {result.psnr_y:.4f} dB, SSIM {result.ssim:.4f}, "
+                       f"SSIM-Y {result.ssim_y:.4f} ({result.num_images} images)")
+    for problem in evaluation.problems:
+        click.echo(problem.reason)
+    click.echo(f"results written to {path}", err=True)
+    if not evaluation.ok:
+        click.echo(f"upload not scored: {evaluation.result.error}", err=True)
+        sys.exit(1)
+
+
+@main.group("codabench")
+def codabench_group() -> None:
+    """Codabench: the scoring and ingestion programs, and the competition bundle (docs/codabench.md)."""
+
+
+def _report_outcome(outcome) -> None:
+    for note in outcome.notes:
+        click.echo(note)
+    if outcome.scores is not None and outcome.exit_code == 0:
+        click.echo(" ".join(f"{k}={v:.6g}" for k, v in outcome.scores.items()))
+    if outcome.message:
+        click.echo(outcome.message, err=True)
+    sys.exit(outcome.exit_code)
+
+
+@codabench_group.command("score")
+@click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The worker's input folder: ref/ (HR) and res/ (the upload or the ingestion's output).")
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where scores.json and detailed_results.html go.")
+@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+              help="Scoring edition: weights, thresholds and baseline of Score_Final.")
+@click.option("--dataset", default="DIV2K_LSDIR_valid", show_default=True,
+              help="Dataset of a reference folder that holds the HR images directly (no dataset folders).")
+@click.option("--baseline", default=None, help="Name of the baseline [default: the edition's].")
+@click.option("--threshold", "thresholds", multiple=True, metavar="DATASET=DB", callback=_threshold_overrides,
+              help="PSNR threshold (RGB, dB) that adds to or replaces the edition's (repeatable).")
+@click.option("--phase", type=click.Choice(["auto", "results", "code"]), default="auto", show_default=True,
+              help="results: res/ is an upload of SR images; code: the ingestion's output; auto: by its manifest.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Threads that decode and measure images.")
+def codabench_score_command(input_dir, output_dir, edition, dataset, baseline, thresholds, phase, workers):
+    """The scoring program: writes scores.json (the leaderboard columns) and detailed_results.html.
+
+    Exit 0: scored. Exit 1: the submission cannot be scored (no scores.json, so Codabench marks it
+    Failed; the reason is on stderr). Exit 2: the competition's setup is at fault.
+    """
+    from .codabench import score_program
+
+    _report_outcome(score_program(input_dir, output_dir, edition, dataset=dataset, baseline=baseline,
+                                  thresholds=thresholds, phase=phase, workers=workers))
+
+
+@codabench_group.command("ingest")
+@click.option("--submission", "submission_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The submitted code: submission.py (or a team declaration submission.yaml) and its weights.")
+@click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The LR inputs: one folder per dataset (or the images directly), optionally baseline/.")
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where the results, the SR images and the manifest for the scoring program go.")
+@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+              help="Edition whose timing passes (runs) are the default.")
+@click.option("--dataset", default="DIV2K_LSDIR_valid", show_default=True,
+              help="Dataset of an input folder that holds the LR images directly.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--timing", type=click.Choice(["adaptive", "fixed"]), default="adaptive", show_default=True,
+              help="Per-image timing rule (docs/runtime.md).")
+@click.option("--warmup", type=click.IntRange(min=0), default=None, help="Untimed passes per image (adaptive: cap).")
+@click.option("--repeats", type=click.IntRange(min=1), default=None, help="Timed passes per image (adaptive: cap).")
+@click.option("--runs", type=click.IntRange(min=1), default=None, help="Timing passes [default: the edition's].")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Host threads for the submission.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600, show_default=True,
+              help="Wall-clock limit per worker, in seconds.")
+@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "landlock", "none"]), default="auto",
+              show_default=True, help="How the submission's processes are confined (docs/isolation.md).")
+@click.option("--seed", type=int, default=None, help="Seed of the timing noise and probes [default: fresh].")
+def codabench_ingest_command(submission_dir, input_dir, output_dir, edition, dataset, device, timing, warmup, repeats,
+                             runs, threads, timeout_s, sandbox, seed):
+    """The ingestion program: runs the submitted code as one plugin on the LR inputs, in the sandboxed worker.
+
+    Exit 0: measured. Exit 1: the submission could not be run (the reason is on stderr). Exit 2: the
+    competition's setup is at fault.
+    """
+    from .codabench import IngestionOptions, ingest_program
+
+    options = IngestionOptions(device=device, timing=timing, warmup=warmup, repeats=repeats, runs=runs,
+                               threads=threads, timeout_s=timeout_s, sandbox=sandbox, seed=seed)
+    _report_outcome(ingest_program(submission_dir, input_dir, output_dir, edition, dataset=dataset, options=options,
+                                   log=lambda m: click.echo(m, err=True)))
+
+
+@codabench_group.command("bundle")
+@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+              help="Scoring edition (a file is bundled with the programs).")
+@click.option("--out", "out_zip", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The bundle zip to write.")
+@click.option("--title", default=None, help="Competition title.")
+@click.option("--docker-image", default=None, help="Image the programs run in.")
+@click.option("--requirement", default=None,
+              help="What the programs pip-install first [default: this ntire-bench version].")
+@click.option("--no-install", is_flag=True, help="The image already has ntire-bench: install nothing.")
+@click.option("--queue", default=None, help="Codabench queue (a GPU worker's vhost) for the code phase.")
+@click.option("--contact-email", default=None, help="Organisers' contact address.")
+@click.option("--dev-start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
+              help="Development phase start (UTC).")
+@click.option("--test-start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
+              help="Final (code) phase start, the development phase's end (UTC).")
+@click.option("--test-end", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
+              help="Final phase end (UTC).")
+@click.option("--lock-phases/--no-lock-phases", default=True, show_default=True,
+              help="One scoring program per phase kind, told its phase: an upload can never pass for code output.")
+def codabench_bundle_command(edition, out_zip, title, docker_image, requirement, no_install, queue, contact_email,
+                             dev_start, test_start, test_end, lock_phases):
+    """Write the Codabench competition bundle: competition.yaml, pages, scoring and ingestion programs, README.
+
+    The HR reference zips and LR input zips are the organiser's to add (listed on stderr).
+    """
+    import dataclasses
+
+    from .codabench_bundle import BundleError, BundleSpec, ntire_phases, organiser_data_files, write_bundle
+
+    if no_install and requirement:
+        raise click.UsageError("pass --requirement SPEC or --no-install, not both")
+    spec = BundleSpec(edition=edition, lock_phases=lock_phases)
+    dates = {k: v for k, v in (("dev_start", dev_start), ("test_start", test_start), ("test_end", test_end)) if v}
+    changes = {"phases": ntire_phases(**dates)} if dates else {}
+    if title:
+        changes["title"] = title
+    if docker_image:
+        changes["docker_image"] = docker_image
+    if no_install or requirement:
+        changes["harness_requirement"] = requirement or None
+    if queue:
+        changes["queue"] = queue
+    if contact_email:
+        changes["contact_email"] = contact_email
+    try:
+        path = write_bundle(dataclasses.replace(spec, **changes), out_zip)
+    except (BundleError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    click.echo(f"bundle written to {path}")
+    for name in organiser_data_files(dataclasses.replace(spec, **changes)):
+        click.echo(f"add before uploading: {name}", err=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ not be written; column titles and keys are at most 36 characters; phases must no
 and every phase but the last needs an end; times are read as UTC (an offset is discarded).
 
 The harness never bundles ground truth: the organiser adds the HR reference zips (and the
-LR input zips of code phases) named by :func:`organiser_data_files`.
+LR input zips of code phases) named by :func:`organiser_data_files`. An edition given as a
+YAML file is copied into each program folder as ``edition.yaml`` (the programs run there).
+The programs themselves are in codabench.py; docs/codabench.md is the organiser's guide.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ DEFAULT_INGESTION_COMMAND = (
     "ntire-bench codabench ingest --submission /app/ingested_program --input /app/input_data --output /app/output"
 )
 SCORING_PROGRAM_DIR = "scoring_program"
+RESULTS_SCORING_PROGRAM_DIR = "scoring_program_results"  # with lock_phases: the results phases' own program
 INGESTION_PROGRAM_DIR = "ingestion_program"
 LEADERBOARD_KEY = "main"
 
@@ -101,6 +104,13 @@ LEADERBOARD_COLUMNS: tuple[LeaderboardColumn, ...] = (
 # The keys the scoring program may write to scores.json: exactly the leaderboard's columns.
 SCORE_KEYS: tuple[str, ...] = tuple(column.key for column in LEADERBOARD_COLUMNS)
 PRIMARY_SCORE_KEY = "score_final"
+# Which dataset's RGB PSNR each PSNR column shows; reference folders are named after these datasets.
+PSNR_COLUMNS: dict[str, str] = {"psnr_valid": VALID_DATASET, "psnr_test": TEST_DATASET}
+# A custom edition file travels inside each program folder under this name (the programs run there).
+EDITION_FILE = "edition.yaml"
+# What the scoring program writes for a column it has no value for (Codabench cannot store null).
+NOT_RANKED_VALUE = 1e9  # asc columns: sorts last; real scores are capped here
+NO_PSNR_VALUE = 0.0  # PSNR columns
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,9 @@ class BundleSpec:
     contact_email: str | None = None
     queue: str | None = None
     scale: int = 4
+    # One scoring program per phase kind, each told its phase (--phase results|code), so an upload to a
+    # results phase can never pass itself off as an ingestion's output. Off: one program guesses the phase.
+    lock_phases: bool = True
 
 
 # --------------------------------------------------------------------------- generation
@@ -215,12 +228,38 @@ def organiser_data_files(spec: BundleSpec) -> list[str]:
     return paths
 
 
+def scoring_program_dir(spec: BundleSpec, phase: PhaseSpec) -> str:
+    """The bundle folder of the scoring program that ``phase``'s task runs."""
+    return RESULTS_SCORING_PROGRAM_DIR if spec.lock_phases and phase.kind == RESULTS_PHASE else SCORING_PROGRAM_DIR
+
+
+def _scoring_programs(spec: BundleSpec) -> dict[str, str]:
+    """Each scoring program folder the bundle holds, with its command."""
+    programs = {}
+    for phase in spec.phases:
+        folder = scoring_program_dir(spec, phase)
+        suffix = f" --phase {phase.kind}" if spec.lock_phases and "--phase" not in spec.scoring_command else ""
+        programs[folder] = spec.scoring_command + suffix
+    return programs
+
+
 def _reference_path(phase: PhaseSpec) -> str:
     return f"reference_data/{phase.slug}_hr.zip"
 
 
 def _input_path(phase: PhaseSpec) -> str:
     return f"input_data/{phase.slug}_lr.zip"
+
+
+def edition_is_file(edition: str) -> bool:
+    """Whether ``edition`` names an edition YAML file rather than a preset (as ``load_edition`` decides)."""
+    path = Path(edition)
+    return path.suffix.lower() in (".yaml", ".yml") or path.is_file()
+
+
+def edition_argument(spec: BundleSpec) -> str:
+    """What the programs' ``--edition`` says: the preset's name, or the bundled copy of an edition file."""
+    return EDITION_FILE if edition_is_file(spec.edition) else spec.edition
 
 
 def _check_spec(spec: BundleSpec) -> Edition:
@@ -253,7 +292,7 @@ def competition_yaml(spec: BundleSpec) -> dict[str, Any]:
             "index": index,
             "name": f"{phase.name} task",
             "description": f"Scores {', '.join(phase.datasets)} (x{spec.scale}).",
-            "scoring_program": SCORING_PROGRAM_DIR,
+            "scoring_program": scoring_program_dir(spec, phase),
             "reference_data": _reference_path(phase),
         }
         if phase.kind == CODE_PHASE:
@@ -322,10 +361,18 @@ def write_bundle(spec: BundleSpec, out_zip: Path) -> Path:
         "competition.yaml": yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100).encode(),
         "logo.png": make_logo(),
         "README.md": _readme(spec).encode(),
-        f"{SCORING_PROGRAM_DIR}/metadata.yaml": _metadata_yaml(spec.scoring_command, spec),
     }
+    for folder, command in _scoring_programs(spec).items():
+        files[f"{folder}/metadata.yaml"] = _metadata_yaml(command, spec)
     if needs_ingestion:
-        files[f"{INGESTION_PROGRAM_DIR}/metadata.yaml"] = _metadata_yaml(spec.ingestion_command, spec)
+        ingestion = spec.ingestion_command
+        if spec.edition != DEFAULT_EDITION and "{edition}" not in ingestion:
+            ingestion += " --edition {edition}"  # its timing passes (runs) follow the edition
+        files[f"{INGESTION_PROGRAM_DIR}/metadata.yaml"] = _metadata_yaml(ingestion, spec)
+    if edition_is_file(spec.edition):
+        edition_text = Path(spec.edition).read_bytes()
+        for program in [*_scoring_programs(spec), *([INGESTION_PROGRAM_DIR] if needs_ingestion else [])]:
+            files[f"{program}/{EDITION_FILE}"] = edition_text
     for name, text in _pages(spec, edition).items():
         files[f"pages/{name}.md"] = text.encode()
 
@@ -352,7 +399,8 @@ def write_bundle(spec: BundleSpec, out_zip: Path) -> Path:
 
 
 def _metadata_yaml(command: str, spec: BundleSpec) -> bytes:
-    resolved = program_command(command.replace("{edition}", spec.edition), spec.harness_requirement)
+    resolved = program_command(command.replace("{edition}", shlex.quote(edition_argument(spec))),
+                               spec.harness_requirement)
     return yaml.safe_dump({"command": resolved}, sort_keys=False, width=1000).encode()
 
 
@@ -397,6 +445,7 @@ def _pages(spec: BundleSpec, edition: Edition) -> dict[str, str]:
     weights = edition.weights
     runtime_on = (f"averaged over {' and '.join(edition.runtime_datasets)}" if edition.runtime_datasets
                   else "over the scored sets")
+    not_ranked, no_psnr = f"{NOT_RANKED_VALUE:.0f}", f"{NO_PSNR_VALUE:g}"
     column_rows = "\n".join(f"| {c.title} | `{c.key}` | {'lower' if c.sorting == 'asc' else 'higher'} | {c.meaning} |"
                             for c in spec.columns)
     overview = f"""# {spec.title}
@@ -426,7 +475,8 @@ only if its PSNR reaches {_thresholds_text(edition)}.
 ## Efficiency (code phases)
 
 - **Runtime**: mean per-image runtime {runtime_on}, on the organisers' GPU. The baseline
-  is timed on the same machine in the same job, so the comparison is fair.
+  is timed on the same worker in the same job (or, when the organisers ship its figures,
+  on the same GPU model with the same harness and settings), so the comparison is fair.
 - **FLOPs** for one 256x256 LR input, and **parameters**, counted like the official code.
 
 Each is turned into a score against the baseline `{edition.baseline}`, and the scores are
@@ -442,13 +492,15 @@ Score_Final   = {weights['runtime']:g} * Score_Runtime + {weights['flops']:g} * 
 Lower is better; the baseline scores exp(2) = 7.389. Codabench's own column arithmetic can
 only sum, average or take the min or max of columns, so it cannot compute these
 exp-weighted scores: the scoring program computes `Score_Final` and every score column
-itself. A submission under the PSNR threshold gets no `Score_Final` and ranks below every
-eligible one.
+itself. A submission under the PSNR threshold is listed with Score_Final {not_ranked}
+(not ranked), below every eligible one; its detailed results give the score it would have
+had and the reason.
 
 ## Leaderboard
 
-The leaderboard is sorted by Score_Final (ascending); in the development phase, which has
-no Score_Final, by PSNR (descending).
+The leaderboard is sorted by Score_Final (ascending), ties by the columns from left to right.
+The development phase measures only PSNR: every column it does not measure shows
+{not_ranked} ({no_psnr} for a PSNR column), so it is ranked by PSNR valid (descending).
 
 | column | key | better | meaning |
 |---|---|---|---|
@@ -467,9 +519,17 @@ is reported in the scoring log, one line per file.
 
 ## Final phase: code
 
-Upload a zip with your model code and its weights, laid out as the organisers' instructions
-describe. It runs in `{spec.docker_image}` with ntire-bench installed and sees only the LR
-images; the HR images never enter the container your code runs in.
+Upload a zip with your model code and its weights: at its top level a `submission.py`
+declaring `SUBMISSION = Submission(...)` (see `ntire_bench.plugins`), or an NTIRE team
+declaration `submission.yaml`, with the weights file it names next to it, any other
+modules in sub-folders, and a file named `metadata` holding `description: <your model>` and
+no command (the organisers' ingestion program runs your code). It runs in `{spec.docker_image}` with ntire-bench installed, in the
+harness's sandbox, and sees only the LR images; the HR images never enter that container.
+
+## When a submission cannot be scored
+
+It is marked Failed (and does not count as a scored submission). The scoring log says why
+in one line; the detailed results list every problem, one line per file.
 """
     terms = f"""# Terms
 
@@ -484,6 +544,9 @@ images; the HR images never enter the container your code runs in.
 
 
 def _readme(spec: BundleSpec) -> str:
+    locked = ("\n- `scoring_program_results/metadata.yaml`: the same with `--phase results`, for the results "
+              "phases\n  (`scoring_program/` then says `--phase code`): an upload is never read as an "
+              "ingestion's output." if spec.lock_phases else "")
     data_lines = []
     for phase in spec.phases:
         sets = ", ".join(phase.datasets)
@@ -521,8 +584,14 @@ python -c "from ntire_bench.codabench_bundle import validate_bundle; print(valid
 - Code phases must run on a GPU worker: set `queue` to your GPU queue's vhost.
 - The scoring program writes `scores.json` with the leaderboard column keys
   ({', '.join(SCORE_KEYS)}) and `detailed_results.html` (per-image results and problems). A
-  run that writes no `scores.json` is marked Failed. The worker writes its own `metadata`
-  file into each output folder, so the programs never write one.
+  run that writes no `scores.json` is marked Failed: that is how a bad submission fails
+  (exit 1, one line on stderr) and how a setup problem shows (exit 2).
+- Code phases need the baseline's figures for Score_Final: add its plugin and weights as
+  `baseline/` inside the LR input zip (timed in the same job: fairest), or its results file,
+  measured on the same GPU model with the same image and settings, as `baseline.json` in the
+  HR reference zip.
+- The worker writes its own `metadata` file into each output folder, so the programs never
+  write one.
 - Only the first leaderboard is attached to the phases, and a column with `computation`
   is filled by Codabench: `Score_Final` is therefore computed by the scoring program.
 
@@ -530,9 +599,11 @@ python -c "from ntire_bench.codabench_bundle import validate_bundle; print(valid
 
 - `competition.yaml`, `logo.png`, `pages/*.md`
 - `scoring_program/metadata.yaml`: runs `ntire-bench codabench score` on `/app/input/ref`
-  (HR) and `/app/input/res` (SR images or the ingestion's output), writes to `/app/output`.
+  (HR) and `/app/input/res` (SR images or the ingestion's output), writes to `/app/output`.{locked}
 - `ingestion_program/metadata.yaml`: runs `ntire-bench codabench ingest` on the submitted
   code (`/app/ingested_program`) and the LR inputs (`/app/input_data`).
+
+docs/codabench.md (in the ntire-bench repository) describes the layouts and exit conventions.
 """
 
 
@@ -958,8 +1029,12 @@ def _program_problem(archive: zipfile.ZipFile, sizes: Mapping[str, int], ref: An
 
 __all__ = [
     "CODE_PHASE",
+    "EDITION_FILE",
     "LEADERBOARD_COLUMNS",
+    "NOT_RANKED_VALUE",
+    "NO_PSNR_VALUE",
     "PRIMARY_SCORE_KEY",
+    "PSNR_COLUMNS",
     "RESULTS_PHASE",
     "SCORE_KEYS",
     "BundleError",
@@ -967,6 +1042,9 @@ __all__ = [
     "LeaderboardColumn",
     "PhaseSpec",
     "competition_yaml",
+    "scoring_program_dir",
+    "edition_argument",
+    "edition_is_file",
     "make_logo",
     "ntire_phases",
     "organiser_data_files",

@@ -177,6 +177,7 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
             qualities[i] = image_quality(torch.from_numpy(sr), torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1),
                                          border=scale)
         if save_dir is not None:
+            save_dir.mkdir(parents=True, exist_ok=True)
             write_image(save_dir / f"{pairs[i].name}x{scale}.png", np.ascontiguousarray(sr.transpose(1, 2, 0)))
 
     log_path = ctx.config.out_dir / "logs" / f"{job.entry.name}.log"

@@ -12,6 +12,10 @@ means one header to audit for the mistakes that change pixels silently (grey, al
 Only an upload that is unusable as a whole raises ``UploadError`` (not a folder or zip, a
 corrupt zip, a path-traversal or symlink member, a zip bomb, an encrypted or nested archive,
 an ambiguous folder layout). A bad image never raises: it becomes an ``UploadProblem``.
+
+``check_upload_header`` reads only a PNG's first chunks (size, bit depth, colour type, a tRNS
+chunk), so scoring can reject a wrong file before decoding anything and then decode each good
+file exactly once (evaluate.py); ``check_upload_image`` is the same check plus the decode.
 """
 
 from __future__ import annotations
@@ -119,13 +123,18 @@ def open_upload(path: Path, workdir: Path, limits: UploadLimits = UploadLimits()
 
     A directory is used in place (not copied); when it holds no files but exactly one
     sub-folder, that folder is returned, since zipping a folder and letting Codabench
-    unpack it produces exactly that. A zip is checked member by member and extracted into
+    unpack it produces exactly that; when it holds nothing but one zip, that zip is opened.
+    A zip is checked member by member and extracted into
     a new folder under ``workdir``; images may sit at its root or inside one top-level
     folder. Raises ``UploadError`` when the upload as a whole cannot be used.
     """
     path = Path(path)
     if path.is_dir():
-        return _directory_root(path)
+        root = _directory_root(path)
+        lone_zip = _lone_zip(root)
+        if lone_zip is None:
+            return root
+        path = lone_zip  # Codabench unpacks the upload once; a zip zipped again arrives as one .zip
     if not path.exists():
         raise UploadError(f"{path}: no such file or folder; pass the folder or .zip of SR images")
     if not path.is_file():
@@ -151,6 +160,14 @@ def _directory_root(directory: Path) -> Path:
     if len(entries) == 1 and len(folders) == 1:
         return folders[0]
     return directory
+
+
+def _lone_zip(directory: Path) -> Path | None:
+    """The only file of ``directory`` when it is a zip archive (junk and Codabench's metadata aside)."""
+    entries = [e for e in directory.iterdir() if not _is_junk(e.name) and e.name not in (_MACOS_DIR, CODABENCH_METADATA_FILE)]
+    if len(entries) == 1 and entries[0].is_file() and not entries[0].is_symlink() and entries[0].suffix.lower() == ".zip":
+        return entries[0]
+    return None
 
 
 def _member_name_problem(name: str) -> str | None:
@@ -388,6 +405,100 @@ def _suggest(stem: str, hr_stems: list[str], scale: int) -> str:
 # --------------------------------------------------------------------------- check_upload_image
 
 
+@dataclass(frozen=True)
+class PngHeader:
+    """What a PNG's first chunks say: size, bit depth, colour type, and a tRNS (transparency) chunk."""
+
+    height: int
+    width: int
+    bit_depth: int
+    colour_type: int
+    transparency: bool = False
+
+    @property
+    def kind(self) -> str:
+        return _PNG_COLOUR_TYPES.get(self.colour_type, f"colour type {self.colour_type}")
+
+    @property
+    def grey(self) -> bool:
+        return self.colour_type in (0, 4)
+
+
+# A tRNS chunk must come before the first IDAT; stop looking after this many chunks.
+_MAX_HEADER_CHUNKS = 64
+
+
+def _read_png_header(path: Path) -> tuple[PngHeader | None, str | None]:
+    """The header of a PNG file, or a one-line reason (without the file name) why there is none."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(33)
+            if not head:
+                return None, "empty file; re-export the image"
+            if not head.startswith(_PNG_SIGNATURE):
+                kind = next((label for magic, label in _FORMAT_MAGIC if head.startswith(magic)), None)
+                if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+                    kind = "WebP"
+                what = f"is a {kind} file, not a PNG" if kind else "is not a PNG file (unrecognised content)"
+                return None, f"{what}; save the SR output as an 8-bit RGB PNG"
+            if len(head) < 33 or head[12:16] != b"IHDR":
+                return None, "corrupt PNG (no IHDR header); re-export the image"
+            width, height, bit_depth, colour_type = struct.unpack(">IIBB", head[16:26])
+            transparency = False
+            for _ in range(_MAX_HEADER_CHUNKS):  # chunk headers only: a few small reads, no pixel data
+                chunk = handle.read(8)
+                if len(chunk) < 8:
+                    break
+                length, chunk_type = struct.unpack(">I4s", chunk)
+                if chunk_type in (b"IDAT", b"IEND") or not chunk_type.isalpha():
+                    break  # a damaged chunk list is left for the decoder to report
+                if chunk_type == b"tRNS":
+                    transparency = True
+                    break
+                handle.seek(length + 4, 1)
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc}); re-upload the file"
+    return PngHeader(height, width, bit_depth, colour_type, transparency), None
+
+
+def read_png_header(path: Path) -> PngHeader | None:
+    """The header of a PNG file, or None when the file is unreadable or not a PNG."""
+    header, _ = _read_png_header(Path(path))
+    return header
+
+
+def check_upload_header(
+    path: Path,
+    expected_hw: tuple[int, int],
+    scale: int,
+    lr_hw: tuple[int, int] | None = None,
+    *,
+    allow_grey: bool = False,
+) -> UploadProblem | None:
+    """Check an uploaded SR image from its PNG header alone (no pixel is decoded); None when it may be scored.
+
+    The same checks and reasons as :func:`check_upload_image` before it decodes: not a PNG,
+    wrong size or scale, greyscale, 16-bit, alpha or transparency. A file that passes may
+    still fail to decode (truncated, corrupt data), which only decoding can tell.
+    """
+    name = Path(path).name
+    header, reason = _read_png_header(Path(path))
+    if header is None:
+        return UploadProblem(name, f"{name}: {reason}")
+    size_problem = _size_problem((header.height, header.width), expected_hw, scale, lr_hw)
+    if size_problem:
+        return UploadProblem(name, f"{name}: {size_problem}")
+    if header.colour_type not in _PNG_COLOUR_TYPES:
+        return UploadProblem(name, f"{name}: corrupt PNG (invalid colour type {header.colour_type}); re-export the image")
+    grey_ok = allow_grey and header.colour_type == 0
+    fix = "save the SR output as an 8-bit RGB PNG (3 channels, no alpha)"
+    if header.bit_depth == 16 or header.colour_type in (4, 6) or (header.colour_type == 0 and not grey_ok):
+        return UploadProblem(name, f"{name}: {header.bit_depth}-bit {header.kind} PNG; {fix}")
+    if header.transparency and header.colour_type in (2, 3):  # decoded with an alpha channel
+        return UploadProblem(name, f"{name}: {header.bit_depth}-bit {header.kind} PNG with transparency; {fix}")
+    return None
+
+
 def check_upload_image(
     path: Path,
     expected_hw: tuple[int, int],
@@ -402,8 +513,9 @@ def check_upload_image(
     scale; ``lr_hw`` the LR input's size (derived from ``expected_hw`` when omitted), used
     to recognise an output at the wrong scale. Returns ``(HxWx3 uint8 RGB, None)`` or
     ``(None, problem)``; it never raises for a bad file. The PNG header is checked before
-    decoding, so a wrong-size, grey, alpha or 16-bit file is reported without decoding it.
-    ``allow_grey`` accepts 8-bit greyscale PNGs (for sets whose HR is grey).
+    decoding (:func:`check_upload_header`), so a wrong-size, grey, alpha or 16-bit file is
+    reported without decoding it. ``allow_grey`` accepts 8-bit greyscale PNGs (for sets
+    whose HR is grey).
     """
     path = Path(path)
     name = path.name
@@ -411,32 +523,12 @@ def check_upload_image(
     def bad(text: str) -> tuple[None, UploadProblem]:
         return None, UploadProblem(name, f"{name}: {text}")
 
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(33)
-    except OSError as exc:
-        return bad(f"cannot be read ({exc.strerror or exc}); re-upload the file")
-    if not head:
-        return bad("empty file; re-export the image")
-    if not head.startswith(_PNG_SIGNATURE):
-        kind = next((label for magic, label in _FORMAT_MAGIC if head.startswith(magic)), None)
-        if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-            kind = "WebP"
-        what = f"is a {kind} file, not a PNG" if kind else "is not a PNG file (unrecognised content)"
-        return bad(f"{what}; save the SR output as an 8-bit RGB PNG")
-    if len(head) < 33 or head[12:16] != b"IHDR":
-        return bad("corrupt PNG (no IHDR header); re-export the image")
-    width, height, bit_depth, colour_type = struct.unpack(">IIBB", head[16:26])
-
-    size_problem = _size_problem((height, width), expected_hw, scale, lr_hw)
-    if size_problem:
-        return bad(size_problem)
-    kind = _PNG_COLOUR_TYPES.get(colour_type)
-    if kind is None:
-        return bad(f"corrupt PNG (invalid colour type {colour_type}); re-export the image")
-    grey_ok = allow_grey and colour_type == 0
-    if bit_depth == 16 or colour_type in (4, 6) or (colour_type == 0 and not grey_ok):
-        return bad(f"{bit_depth}-bit {kind} PNG; save the SR output as an 8-bit RGB PNG (3 channels, no alpha)")
+    problem = check_upload_header(path, expected_hw, scale, lr_hw, allow_grey=allow_grey)
+    if problem is not None:
+        return None, problem
+    header = read_png_header(path)
+    assert header is not None  # the header check passed
+    height, width, bit_depth, kind = header.height, header.width, header.bit_depth, header.kind
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -473,11 +565,14 @@ def _size_problem(
 
 __all__ = [
     "CODABENCH_METADATA_FILE",
+    "PngHeader",
     "UploadError",
     "UploadLimits",
     "UploadMatch",
     "UploadProblem",
+    "check_upload_header",
     "check_upload_image",
     "match_uploads",
     "open_upload",
+    "read_png_header",
 ]

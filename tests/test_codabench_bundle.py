@@ -35,12 +35,12 @@ SCORE = "ntire-bench codabench score --input /app/input --output /app/output --e
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_bundle(BundleSpec(), tmp_path_factory.mktemp("bundle") / "out" / "bundle.zip")
+    return write_bundle(BundleSpec(lock_phases=False), tmp_path_factory.mktemp("bundle") / "out" / "bundle.zip")
 
 
 @pytest.fixture()
 def data() -> dict:
-    return competition_yaml(BundleSpec())
+    return competition_yaml(BundleSpec(lock_phases=False))
 
 
 def _read(bundle: Path, name: str) -> bytes:
@@ -138,12 +138,13 @@ def test_logo_pages_and_readme(bundle: Path) -> None:
 
 
 def test_bundle_is_reproducible(bundle: Path, tmp_path: Path) -> None:
-    assert write_bundle(BundleSpec(), tmp_path / "again.zip").read_bytes() == bundle.read_bytes()
+    assert write_bundle(BundleSpec(lock_phases=False), tmp_path / "again.zip").read_bytes() == bundle.read_bytes()
 
 
 def test_no_requirement_and_open_ended_single_phase(tmp_path: Path) -> None:
     phase = PhaseSpec("Benchmark", "results", datetime(2026, 1, 1), None, ("Set5",))
-    spec = BundleSpec(phases=(phase,), harness_requirement=None, edition="ntire2024", queue="gpu-vhost")
+    spec = BundleSpec(phases=(phase,), harness_requirement=None, edition="ntire2024", queue="gpu-vhost",
+                      lock_phases=False)
     path = write_bundle(spec, tmp_path / "b.zip")
     data = yaml.safe_load(_read(path, "competition.yaml"))
     assert "end" not in data["phases"][0] and data["queue"] == "gpu-vhost"
@@ -318,3 +319,22 @@ def test_validate_bundle_refuses_unreadable_bundles(bundle: Path, tmp_path: Path
         out.writestr("competition.yaml", "title: [unclosed\n")
     with pytest.raises(BundleError, match=r"competition.yaml is not valid YAML at line 2; fix the syntax"):
         validate_bundle(tmp_path / "bad_yaml.zip")
+
+
+def test_by_default_each_phase_kind_has_its_own_scoring_program(tmp_path):
+    """Locked phases: a development-phase upload is scored with --phase results, so it cannot smuggle in
+    an ingestion manifest and post a made-up Score_Final."""
+    path = write_bundle(BundleSpec(), tmp_path / "locked.zip")
+    completed = _with_members(path, tmp_path / "complete.zip", {name: b"PK\x05\x06" + bytes(18) for name in ORGANISER_FILES})
+    assert validate_bundle(completed) == []  # only the organisers' data was missing
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        competition = yaml.safe_load(archive.read("competition.yaml"))
+        results = yaml.safe_load(archive.read("scoring_program_results/metadata.yaml"))
+        code = yaml.safe_load(archive.read("scoring_program/metadata.yaml"))
+    assert {"scoring_program_results/metadata.yaml", "scoring_program/metadata.yaml"} <= names
+    assert "--phase results" in " ".join(results["command"]) if isinstance(results["command"], list) \
+        else "--phase results" in results["command"]
+    assert "--phase code" in " ".join(code["command"]) if isinstance(code["command"], list) \
+        else "--phase code" in code["command"]
+    assert {task["scoring_program"] for task in competition["tasks"]} == {"scoring_program", "scoring_program_results"}

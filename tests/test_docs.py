@@ -48,3 +48,25 @@ def test_the_documented_example_is_a_valid_results_file():
     record = records.SubmissionResult.from_json(json.loads(example), strict=True)
     assert record.datasets["Set5"].images[0].runtime_ms.stop_reason == "cap"
     assert record.to_json()["params"] == 317218
+
+
+ROOT = DOCS.parent
+
+
+def test_the_readme_layout_names_every_module_and_only_real_ones():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1]
+    named = set(re.findall(r"\b(\w+)\.py\b", layout))
+    modules = {p.stem for p in (ROOT / "ntire_bench").glob("*.py")} - {"__init__"}
+    assert modules <= named, f"missing from the README layout: {sorted(modules - named)}"
+    assert named <= modules, f"named in the README layout but absent: {sorted(named - modules)}"
+
+
+def test_the_readme_links_and_benchmarks_exist():
+    readme = (ROOT / "README.md").read_text()
+    for link in re.findall(r"\]\(([^)#]+)\)", readme):
+        assert (ROOT / link).exists(), link
+    for script in re.findall(r"`(benchmarks/\w+\.py)", readme):
+        assert (ROOT / script).is_file(), script
+    assert "make test" in readme and "make run" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()  # CI runs the README's test command

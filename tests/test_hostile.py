@@ -132,5 +132,5 @@ def test_nothing_a_submission_leaves_behind_outlives_it(hostile_run):
 def test_no_honest_submission_is_flagged_and_the_audit_is_recorded(hostile_run):
     for name in ("tiny_net", "patches_harness", "hr_search", "leaves_processes"):
         audit = hostile_run["records"][name].datasets["A"].timing_audit
-        assert audit.requests == 3 and audit.probes_checked > 0 and audit.verified
+        assert audit.requests == 3 + audit.retries and audit.probes_checked > 0 and audit.verified
         assert 0 < audit.claimed_ms <= audit.observed_ms
