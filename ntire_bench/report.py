@@ -50,6 +50,71 @@ def fmt_score(row: pd.Series, digits: int = 4) -> str:
     return fmt(score, digits)
 
 
+def has_intervals(board: Leaderboard) -> bool:
+    """True when some row carries a runtime interval (published tables and old results carry none)."""
+    return bool(board.table["runtime_ms_low"].notna().any())
+
+
+def fmt_bound(value: Any, log10: Any, digits: int) -> str:
+    """One interval bound; from its log10 when it is beyond float range, like ``fmt_score``."""
+    if isinstance(value, float) and math.isinf(value) and not missing(log10) and math.isfinite(log10):
+        exponent = math.floor(log10)
+        return f"{10 ** (log10 - exponent):.{min(digits, 3)}f}e+{exponent}"
+    return fmt(value, digits)
+
+
+def fmt_interval(low: Any, high: Any, digits: int, log10_low: Any = None, log10_high: Any = None) -> str:
+    """``[low, high]``, ``exact`` when it is a point (the baseline's score), or an empty string when there is none."""
+    if missing(low) or missing(high):
+        return ""
+    if math.isfinite(high) and math.isclose(low, high, rel_tol=1e-12):
+        return "exact"
+    return f"[{fmt_bound(low, log10_low, digits)}, {fmt_bound(high, log10_high, digits)}]"
+
+
+def fmt_score_interval(row: pd.Series, digits: int = 4) -> str:
+    """The final score's displayed interval (baseline noise included), overflow-safe."""
+    return fmt_interval(row["score_low"], row["score_high"], digits, row["score_log10_low"], row["score_log10_high"])
+
+
+def noise_spans(board: Leaderboard, track: str = "") -> dict[int, tuple[int, int]]:
+    """``{tie group: (best rank, worst rank)}`` for the groups of two or more rows on a track.
+
+    ``track`` is ``""`` for the main ranking or ``"runtime"`` for the runtime sub-track.
+    """
+    suffix = f"_{track}" if track else ""
+    table = board.table
+    flagged = table[table["within_noise" + suffix].fillna(False).astype(bool)]
+    spans: dict[int, tuple[int, int]] = {}
+    for group, rows in flagged.groupby("tie_group" + suffix):
+        ranks = rows["rank" + suffix].astype(int)
+        spans[int(group)] = (int(ranks.min()), int(ranks.max()))
+    return spans
+
+
+def noise_marker(row: pd.Series, spans: dict[int, tuple[int, int]], track: str = "") -> str:
+    """``≈2–3`` for a row within noise of the rows ranked 2 to 3 on the track, else an empty string."""
+    suffix = f"_{track}" if track else ""
+    flag, group = row["within_noise" + suffix], row["tie_group" + suffix]
+    if missing(flag) or not flag or missing(group) or int(group) not in spans:
+        return ""
+    best, worst = spans[int(group)]
+    return f"≈{best}" if best == worst else f"≈{best}–{worst}"
+
+
+NOISE_LEGEND = ("Intervals are {confidence:.0%} confidence intervals of the timed runtime carried through the "
+                "score formula; the score's includes the baseline's own timing noise. ≈a–b marks ranked rows "
+                "whose scores cannot be told apart at this measurement noise (their intervals, with the "
+                "baseline's runtime held fixed, overlap): ranks a to b are within noise. Ranks still follow the "
+                "scores, as the organisers rank. Rows without an interval are never marked.")
+
+
+def noise_legend(board: Leaderboard) -> str:
+    """The one-paragraph explanation of intervals and the ≈ marker, for the Markdown and HTML legends."""
+    confidence = (board.intervals or {}).get("confidence", 0.95)
+    return NOISE_LEGEND.format(confidence=confidence)
+
+
 def fmt_rank(value: Any) -> str:
     """A rank, or — for an unranked row."""
     return "—" if missing(value) else str(int(value))
@@ -110,14 +175,20 @@ def _reference_device_note(board: Leaderboard) -> str:
 def format_table(board: Leaderboard) -> str:
     """A compact plain-text leaderboard for the terminal."""
     psnr_cols = [PSNR_PREFIX + d for d in board.thresholds] or psnr_columns(board)[:3]
-    header = ["rank", "submission", "score", "ms", "params_M", "GFLOPs"] + [c[len(PSNR_PREFIX):] for c in psnr_cols] + ["note"]
+    intervals = has_intervals(board)
+    spans = noise_spans(board)
+    extra = ["95% interval", "noise"] if intervals else []
+    header = (["rank", "submission", "score"] + extra + ["ms", "params_M", "GFLOPs"]
+              + [c[len(PSNR_PREFIX):] for c in psnr_cols] + ["note"])
     lines = []
     for _, row in board.table.iterrows():
-        lines.append([fmt_rank(row["rank"]), row["submission"], fmt_score(row), fmt(row["runtime_ms"], 2),
-                      fmt(row["params_m"], 3), fmt(row["flops_g"], 2)]
+        extra_cells = [fmt_score_interval(row), noise_marker(row, spans)] if intervals else []
+        lines.append([fmt_rank(row["rank"]), row["submission"], fmt_score(row)] + extra_cells
+                     + [fmt(row["runtime_ms"], 2), fmt(row["params_m"], 3), fmt(row["flops_g"], 2)]
                      + [fmt(row[c], 2) for c in psnr_cols] + [row["reason"]])
     widths = [max(len(str(r[i])) for r in [header] + lines) for i in range(len(header) - 1)]
-    right = {0, 2, 3, 4, 5} | set(range(6, 6 + len(psnr_cols)))
+    first_number = 3 + len(extra)
+    right = {0, 2} | set(range(first_number, first_number + 3 + len(psnr_cols)))
 
     def render(cells: list[str]) -> str:
         parts = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
@@ -125,7 +196,10 @@ def format_table(board: Leaderboard) -> str:
 
     title = (f"edition {board.edition.name} · baseline {board.baseline} · device {board.device} · "
              f"harness {board.harness_version or 'unknown'}")
-    return "\n".join([title, render(header)] + [render(line) for line in lines])
+    text = [title, render(header)] + [render(line) for line in lines]
+    if spans:
+        text.append("≈a–b: within measurement noise of the rows ranked a to b (score intervals overlap)")
+    return "\n".join(text)
 
 
 # ---------------------------------------------------------------------------- writers
@@ -151,21 +225,38 @@ def to_json(board: Leaderboard) -> dict[str, Any]:
 def to_markdown(board: Leaderboard) -> str:
     """The leaderboard as a Markdown document: provenance, the score legend and the table."""
     psnr_cols = psnr_columns(board)
-    header = (["Rank", "Submission", "Score", "Runtime (ms)", "Params (M)", "FLOPs (G)"]
+    intervals = has_intervals(board)
+    spans, runtime_spans = noise_spans(board), noise_spans(board, "runtime")
+    header = (["Rank", "Submission", "Score"] + (["95% interval", "Within noise"] if intervals else [])
+              + ["Runtime (ms)", "Params (M)", "FLOPs (G)"]
               + [f"PSNR {c[len(PSNR_PREFIX):]}" for c in psnr_cols]
               + ["S runtime (rank)", "S FLOPs (rank)", "S params (rank)", "Note"])
     lines = [f"# Efficient SR leaderboard — edition `{board.edition.name}`", ""]
     lines += [f"- **{key}:** {value}" for key, value in provenance(board)]
     lines += ["", f"Score = {board.edition.formula()}. Lower is better; the baseline scores "
                   f"{BASELINE_SCORE:.4f} on every score. Ties share a rank.", ""]
-    lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i not in (1, len(header) - 1) else "---"
+    if intervals:
+        lines += [noise_legend(board), ""]
+    left = {1, len(header) - 1}
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i not in left else "---"
                                                                for i in range(len(header))) + "|"]
     for _, row in board.table.iterrows():
+        runtime = fmt(row["runtime_ms"], 2)
+        if intervals and not missing(row["runtime_ms_low"]):
+            runtime += f" {fmt_interval(row['runtime_ms_low'], row['runtime_ms_high'], 2)}"
+        sub_scores = []
+        for key in ("runtime", "flops", "params"):
+            rank = fmt_rank(row["rank_" + key])
+            if key == "runtime":
+                marker = noise_marker(row, runtime_spans, "runtime")
+                rank += f" {marker}" if marker else ""
+            sub_scores.append(f"{fmt(row['score_' + key], 4)} ({rank})")
         cells = ([fmt_rank(row["rank"]), f"**{row['submission']}**" if row["submission"] == board.baseline else row["submission"],
-                  fmt_score(row), fmt(row["runtime_ms"], 2), fmt(row["params_m"], 3), fmt(row["flops_g"], 2)]
+                  fmt_score(row)]
+                 + ([fmt_score_interval(row), noise_marker(row, spans)] if intervals else [])
+                 + [runtime, fmt(row["params_m"], 3), fmt(row["flops_g"], 2)]
                  + [fmt(row[c], 2) for c in psnr_cols]
-                 + [f"{fmt(row['score_' + k], 4)} ({fmt_rank(row['rank_' + k])})" for k in ("runtime", "flops", "params")]
-                 + [row["reason"]])
+                 + sub_scores + [row["reason"]])
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

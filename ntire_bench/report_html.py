@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from .report import (BASELINE_SCORE, baseline_runtime_text, fmt, fmt_rank, fmt_score, missing, provenance,
-                     psnr_columns, row_status)
+from .report import (BASELINE_SCORE, baseline_runtime_text, fmt, fmt_bound, fmt_rank, fmt_score, has_intervals,
+                     missing, noise_legend, noise_marker, noise_spans, provenance, psnr_columns, row_status)
 from .scoring import PSNR_PREFIX, Leaderboard
 
 
@@ -58,7 +58,8 @@ def make_figure(board: Leaderboard):
     points = pd.DataFrame()
     if dataset:
         column = PSNR_PREFIX + dataset
-        points = board.table[["submission", "eligible", "reason", "runtime_ms", column]].rename(columns={column: "psnr"})
+        points = board.table[["submission", "eligible", "reason", "runtime_ms", "runtime_ms_low", "runtime_ms_high",
+                              column]].rename(columns={column: "psnr"})
         points = points[points["runtime_ms"].notna() & points["psnr"].notna() & points["psnr"].map(math.isfinite)]
     if points.empty:
         ax.text(0.5, 0.5, "no submission has both a runtime and a PSNR", ha="center", va="center",
@@ -101,6 +102,12 @@ def _draw_points(ax, board: Leaderboard, points: pd.DataFrame, threshold: float 
     below = points["psnr"] < low
     shown = points.assign(psnr=points["psnr"].clip(lower=low + 0.25 * pad))
 
+    bars = shown[shown["runtime_ms_low"].notna() & shown["runtime_ms_high"].notna()]
+    if not bars.empty:  # the runtime's interval, drawn under the markers
+        ax.errorbar(bars["runtime_ms"], bars["psnr"],
+                    xerr=[bars["runtime_ms"] - bars["runtime_ms_low"], bars["runtime_ms_high"] - bars["runtime_ms"]],
+                    fmt="none", ecolor="#94a3b8", elinewidth=1.2, capsize=3, zorder=2.5,
+                    label="runtime 95% interval")
     for status, style in _STYLES.items():
         subset = shown[(shown["status"] == status)]
         if not subset.empty:
@@ -181,6 +188,12 @@ small.sub{color:var(--muted);font-size:11px;margin-left:4px}
 .pill.baseline{background:#dbeafe;color:#1d4ed8}.pill.reference{background:#f3f4f6;color:#4b5563}
 .pill.failed{background:#fee2e2;color:var(--bad)}.pill.no-weights{background:#f3f4f6;color:#4b5563}
 .pill.ineligible{background:#fef3c7;color:var(--warn)}
+.ci{display:block;font-size:11px;font-weight:400;color:var(--muted);margin-top:1px}
+tr.ranked td.score .ci{color:#60a5fa}
+.tie{display:inline-block;min-width:18px;margin-left:5px;padding:0 5px;border-radius:999px;background:#ede9fe;
+color:#6d28d9;font-size:11px;font-weight:700;vertical-align:2px;cursor:help}
+td.band-a{box-shadow:inset 4px 0 0 #a78bfa}td.band-b{box-shadow:inset 4px 0 0 #f472b6}
+.legend p{margin:8px 0 0}
 figure{margin:0;padding:16px}
 figure svg{width:100%;height:auto}
 figcaption{color:var(--muted);font-size:13px;padding:0 4px 4px}
@@ -226,6 +239,26 @@ def _cell(value: Any, text: str, cls: str = "", extra: str = "") -> str:
     return f'<td{cls_attr} data-v="{html.escape(sort_key)}">{text}{extra}</td>'
 
 
+def _interval_html(low: Any, high: Any, digits: int, log10_low: Any = None, log10_high: Any = None) -> str:
+    """A cell's interval as a small second line, or nothing when the row has none."""
+    if missing(low) or missing(high):
+        return ""
+    if math.isfinite(high) and math.isclose(low, high, rel_tol=1e-12):
+        return '<span class="ci">exact</span>'
+    return (f'<span class="ci">{fmt_bound(low, log10_low, digits)} – {fmt_bound(high, log10_high, digits)}'
+            "</span>")
+
+
+def _tie_badge(marker: str, track: str = "") -> str:
+    """The ≈ badge for a row within noise of its neighbours (``marker`` as ``report.noise_marker`` gives it)."""
+    if not marker:
+        return ""
+    ranks = marker[1:]
+    what = f"rank {ranks}" if "–" not in ranks else f"ranks {ranks}"
+    tip = f"within measurement noise: the {track}score intervals of {what} overlap"
+    return f'<span class="tie" title="{html.escape(tip)}">{html.escape(marker)}</span>'
+
+
 def to_html(board: Leaderboard, svg: str | None = None) -> str:
     """A self-contained HTML page: provenance cards, score legend, sortable table, plot and footer."""
     esc = html.escape
@@ -237,6 +270,9 @@ def to_html(board: Leaderboard, svg: str | None = None) -> str:
              + [("Runtime score", "", "sub-rank"), ("FLOPs score", "", "sub-rank"), ("Params score", "", "sub-rank")])
     thead = "".join(_th(label, cls, unit) for label, cls, unit in heads)
 
+    intervals = has_intervals(board)
+    spans, runtime_spans = noise_spans(board), noise_spans(board, "runtime")
+    bands = {group: "band-a" if i % 2 == 0 else "band-b" for i, group in enumerate(sorted(spans))}
     body = []
     for _, row in board.table.iterrows():
         status = row_status(row)
@@ -253,10 +289,15 @@ def to_html(board: Leaderboard, svg: str | None = None) -> str:
         if status != "ranked":
             pills += f'<span class="pill {status.replace(" ", "-")}">{esc(status)}</span>'
         note = f'<div class="note">{esc(row["reason"])}</div>' if row["reason"] else ""
-        cells = [_cell(row["rank"], fmt_rank(row["rank"]), "rank"),
+        marker = noise_marker(row, spans)
+        rank_class = "rank" + (f" {bands[int(row['tie_group'])]}" if marker else "")
+        score_ci = _interval_html(row["score_low"], row["score_high"], 4, row["score_log10_low"],
+                                  row["score_log10_high"])
+        cells = [_cell(row["rank"], fmt_rank(row["rank"]), rank_class, _tie_badge(marker)),
                  _cell(row["submission"], esc(row["submission"]), "name", pills + note),
-                 _cell(row["score"], fmt_score(row), "score"),
-                 _cell(row["runtime_ms"], fmt(row["runtime_ms"], 2)),
+                 _cell(row["score"], fmt_score(row), "score", score_ci),
+                 _cell(row["runtime_ms"], fmt(row["runtime_ms"], 2), "",
+                       _interval_html(row["runtime_ms_low"], row["runtime_ms_high"], 2)),
                  _cell(row["params_m"], fmt(row["params_m"], 3)),
                  _cell(row["flops_g"], fmt(row["flops_g"], 2))]
         for column in psnr_cols:
@@ -265,6 +306,9 @@ def to_html(board: Leaderboard, svg: str | None = None) -> str:
             cells.append(_cell(row[column], fmt(row[column], 2), "below" if below else ""))
         for key in ("runtime", "flops", "params"):
             sub = "" if missing(row["rank_" + key]) else f'<small class="sub">#{int(row["rank_" + key])}</small>'
+            if key == "runtime":
+                sub += _tie_badge(noise_marker(row, runtime_spans, "runtime"), "runtime ")
+                sub += _interval_html(row["score_runtime_low"], row["score_runtime_high"], 4)
             cells.append(_cell(row["score_" + key], fmt(row["score_" + key], 4), "", sub))
         body.append(f'<tr class="{" ".join(classes)}">' + "".join(cells) + "</tr>")
 
@@ -280,6 +324,11 @@ def to_html(board: Leaderboard, svg: str | None = None) -> str:
         caption = (f"PSNR on {dataset} against the scored runtime. The dashed line joins the Pareto front "
                    "of the ranked entries (none is both faster and better); the dotted line is the PSNR threshold.")
         figure = f'<section class="panel"><figure>{svg}<figcaption>{esc(caption)}</figcaption></figure></section>'
+    noise = ""
+    if intervals:
+        noise = (f'<p>{esc(noise_legend(board))} The badge <span class="tie">≈</span> (hover it for the ranks) and '
+                 "the coloured bar beside the rank mark such a group; the small figures under a score or runtime "
+                 "are its interval.</p>")
     title = f"Efficient SR leaderboard — {board.edition.name}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -293,7 +342,7 @@ def to_html(board: Leaderboard, svg: str | None = None) -> str:
 Each term is <code>exp(2 · value / baseline value)</code>, so the baseline ({esc(board.baseline)}: {esc(baseline_runtime_text(board))},
 {base['params_m']:.3f} M params, {base['flops_g']:.2f} GFLOPs) scores <b>{BASELINE_SCORE:.4f}</b> on every score.
 Lower is better; ties share a rank. Rows below the ranked ones are listed with the reason they are not ranked.
-Runtime scored: {esc(board.runtime_rule)}. Click a column header to sort.</div>
+Runtime scored: {esc(board.runtime_rule)}. Click a column header to sort.{noise}</div>
 <section class="panel"><table class="sortable" id="leaderboard">
 <thead><tr>{thead}</tr></thead>
 <tbody>

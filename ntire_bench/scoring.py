@@ -5,6 +5,11 @@ score is their weighted sum; lower is better and the baseline scores ``exp(2) = 
 Scores are computed in log space, so a submission hundreds of times slower than the
 baseline still gets a (huge, finite-in-log) score instead of an overflow. Everything here
 works on ``SubmissionResult`` records and never re-measures; docs/scoring.md has the rules.
+
+Measured runtimes carry a 95% interval (``runtime_ms.ci_low``/``ci_high``); it is carried
+through the scores (``stats.score_interval``, ``stats.final_score_interval``) to an interval
+on every score, and rows whose intervals overlap are put in one tie group ("within noise").
+Ranks still follow the scores alone, as the organisers rank.
 """
 
 from __future__ import annotations
@@ -22,7 +27,28 @@ import pandas as pd
 from . import __version__
 from .editions import SCORE_KEYS, Edition, EditionError, load_edition, resolve_thresholds, threshold_misses
 from .records import FAILED, OK, RUNNING, SubmissionResult
+from .stats import Interval, ScoreInterval, final_score_interval, score_interval, tie_groups
 
+# Uncertainty columns (docs/scoring.md, "Score intervals and ties within noise"); empty where a
+# row has no runtime interval (published figures, results from before intervals were recorded).
+BOUND_COLUMNS = (
+    "score_low", "score_high",  # the final score's interval, the baseline's own timing noise included
+    "score_log10_low", "score_log10_high",  # log10 of those bounds, finite where a bound overflows
+    "score_rel_low", "score_rel_high",  # the same with the baseline's runtime held fixed: what ties compare
+    "score_runtime_low", "score_runtime_high",  # the runtime score's interval, baseline noise included
+    "runtime_ms_low", "runtime_ms_high",  # the scored runtime's interval
+    "baseline_runtime_ms_low", "baseline_runtime_ms_high",  # the baseline runtime's interval
+)
+TIE_COLUMNS = (
+    "tie_group", "within_noise",  # main track: group of overlapping ranked rows (1, 2, ...), and size > 1
+    "tie_group_runtime", "within_noise_runtime",  # the same on the runtime sub-track
+)
+INTERVAL_COLUMNS = BOUND_COLUMNS + TIE_COLUMNS
+# The confidence of the runtime intervals the harness records (measure.dataset_runtime uses
+# the stats default) and so of every interval derived from them.
+INTERVAL_CONFIDENCE = 0.95
+# An interval may miss its own point by this much (relative) from float rounding in the writer.
+_INTERVAL_SLACK = 1e-9
 # leaderboard.csv columns, in order; one ``psnr_<dataset>`` column per dataset follows.
 LEADERBOARD_COLUMNS = (
     "rank", "submission", "eligible", "reason",
@@ -30,6 +56,7 @@ LEADERBOARD_COLUMNS = (
     "rank_runtime", "rank_flops", "rank_params",
     "runtime_ms", "params_m", "flops_g",
     "score_log10", "baseline_runtime_ms",
+    *INTERVAL_COLUMNS,
 )
 PSNR_PREFIX = "psnr_"
 # Scores equal to this many decimals (of their log) share a rank: a weighted mean of the
@@ -113,24 +140,93 @@ def _dataset_runtimes(result: SubmissionResult) -> dict[str, tuple[float, int]]:
             if d.runtime_ms is not None and math.isfinite(d.runtime_ms.mean)}
 
 
+def _rule_datasets(own: Mapping[str, tuple[float, int]], base: Mapping[str, tuple[float, int]], rule: RuntimeRule
+                   ) -> tuple[list[str] | None, list[str] | None, dict[str, int] | None]:
+    """Which datasets ``rule`` averages for a result and for the baseline, and their weights (None: unweighted).
+
+    ``own`` and ``base`` are ``{dataset: (runtime, num_images)}`` (see ``_dataset_runtimes``).
+    """
+    if rule.kind == "datasets":
+        wanted = list(rule.datasets)
+        return (wanted if all(d in own for d in wanted) else None,
+                wanted if all(d in base for d in wanted) else None, None)
+    common = [d for d in own if d in base]
+    if not common:
+        return None, None, None
+    return common, common, {d: own[d][1] for d in common}  # the baseline weighted by the submission's images
+
+
+def _rule_mean(values: Mapping[str, float], datasets: list[str], weights: Mapping[str, int] | None) -> float:
+    """The (weighted) mean of ``values`` over ``datasets``; the same arithmetic for a runtime and its bounds."""
+    if weights is None:
+        return sum(values[d] for d in datasets) / len(datasets)
+    total = sum(weights[d] for d in datasets)
+    return sum(values[d] * weights[d] for d in datasets) / total
+
+
 def scored_runtimes(result: SubmissionResult, baseline: SubmissionResult,
                     rule: RuntimeRule) -> tuple[float | None, float | None]:
     """The runtime scored for ``result`` and the baseline runtime it is divided by (ms)."""
     if rule.kind == "given":
         return result.scored_runtime_ms, baseline.scored_runtime_ms
     own, base = _dataset_runtimes(result), _dataset_runtimes(baseline)
-    if rule.kind == "datasets":
-        def mean_of(runtimes: dict[str, tuple[float, int]]) -> float | None:
-            if not all(d in runtimes for d in rule.datasets):
-                return None
-            return sum(runtimes[d][0] for d in rule.datasets) / len(rule.datasets)
-        return mean_of(own), mean_of(base)
-    common = [d for d in own if d in base]
-    if not common:
+    own_sets, base_sets, weights = _rule_datasets(own, base, rule)
+    means = []
+    for runtimes, datasets in ((own, own_sets), (base, base_sets)):
+        means.append(None if datasets is None else _rule_mean({d: v[0] for d, v in runtimes.items()}, datasets, weights))
+    return means[0], means[1]
+
+
+def _dataset_intervals(result: SubmissionResult) -> dict[str, tuple[float, float]]:
+    """``{dataset: (ci_low, ci_high)}`` for every measured runtime that records its interval.
+
+    Raises ScoringError, naming the file and dataset, for an interval that is half given, not
+    finite, below 0 or does not hold its own headline.
+    """
+    out = {}
+    for name, dataset in result.datasets.items():
+        stats = dataset.runtime_ms
+        if stats is None or not math.isfinite(stats.mean) or (stats.ci_low is None and stats.ci_high is None):
+            continue
+        if len(stats.runs) < 2 and dataset.images and any(
+                image.runtime_ms is not None and image.runtime_ms.n < 2 for image in dataset.images):
+            continue  # one sample per image and one pass: nothing measured the noise, the interval is a point
+        low, high = stats.ci_low, stats.ci_high
+        slack = _INTERVAL_SLACK * abs(stats.mean)
+        if (low is None or high is None or not (math.isfinite(low) and math.isfinite(high)) or low < 0
+                or not low - slack <= stats.mean <= high + slack):
+            raise ScoringError(f"{result.label}: datasets.{name}.runtime_ms interval [{low}, {high}] does not hold "
+                               f"its mean {stats.mean} ms (it needs 0 <= ci_low <= mean <= ci_high); "
+                               "re-run the submission or remove ci_low/ci_high")
+        out[name] = (min(low, stats.mean), max(high, stats.mean))
+    return out
+
+
+def scored_runtime_intervals(result: SubmissionResult, baseline: SubmissionResult,
+                             rule: RuntimeRule) -> tuple[Interval | None, Interval | None]:
+    """The intervals of the two runtimes ``scored_runtimes`` gives (ms); None where one is not recorded.
+
+    A mean of several datasets' headlines gets the same mean of their bounds. That is exact
+    when their errors move together (one machine, one process: clock and thermal state are
+    shared) and conservative when they are independent; it holds the mean whenever every
+    dataset's interval holds its own headline, so its coverage is at least 1 - sum of the
+    datasets' miss rates, whatever their dependence (docs/scoring.md).
+    """
+    if rule.kind == "given":
         return None, None
-    total = sum(own[d][1] for d in common)
-    return (sum(own[d][0] * own[d][1] for d in common) / total,
-            sum(base[d][0] * own[d][1] for d in common) / total)
+    own, base = _dataset_runtimes(result), _dataset_runtimes(baseline)
+    own_sets, base_sets, weights = _rule_datasets(own, base, rule)
+    intervals: list[Interval | None] = []
+    for record, runtimes, datasets in ((result, own, own_sets), (baseline, base, base_sets)):
+        bounds = _dataset_intervals(record)
+        if datasets is None or not all(d in bounds for d in datasets):
+            intervals.append(None)
+            continue
+        point = _rule_mean({d: v[0] for d, v in runtimes.items()}, datasets, weights)
+        low = _rule_mean({d: bounds[d][0] for d in datasets}, datasets, weights)
+        high = _rule_mean({d: bounds[d][1] for d in datasets}, datasets, weights)
+        intervals.append(Interval(min(low, point), max(high, point)))
+    return intervals[0], intervals[1]
 
 
 def runtime_rule(edition: Edition, baseline: SubmissionResult) -> RuntimeRule:
@@ -165,6 +261,21 @@ def _check_unique(results: list[SubmissionResult]) -> None:
         if len(sources) > 1:
             raise ScoringError(f"submission '{name}' appears more than once ({', '.join(sources)}); "
                                "keep one results file per submission")
+
+
+def check_one_gpu_model(results: list[SubmissionResult]) -> None:
+    """Refuse results timed on more than one GPU model: each result's GPU and, from a cluster, every job's."""
+    by_model: dict[str, list[str]] = {}
+    for result in results:
+        models = {(result.environment.gpu or {}).get("name")}
+        models |= {job.get("gpu") for job in (result.environment.executor or {}).get("jobs", [])
+                   if isinstance(job, Mapping)}
+        for model in sorted(m for m in models if m):
+            by_model.setdefault(str(model), []).append(result.label)
+    if len(by_model) > 1:
+        parts = "; ".join(f"{model}: {', '.join(sources)}" for model, sources in sorted(by_model.items()))
+        raise ScoringError(f"results come from different GPU models ({parts}); one leaderboard never mixes GPU "
+                           "models: pin one model (docs/ray.md) or score each model's results separately")
 
 
 def _check_one_device(results: list[SubmissionResult]) -> str:
@@ -230,6 +341,7 @@ class Leaderboard:
     runtime_rule: str
     source: str | None = None
     notes: list[str] = field(default_factory=list)
+    intervals: dict[str, Any] | None = None  # how intervals were made (interval_method); None: no row has one
     scored_with: str = __version__
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
@@ -256,6 +368,7 @@ class Leaderboard:
             "torch": self.torch_version,
             "baseline_metrics": dict(self.baseline_metrics),
             "notes": list(self.notes),
+            "intervals": dict(self.intervals) if self.intervals else None,
             "source": self.source,
             "scored_with": f"ntire-bench {self.scored_with}",
             "generated_at": self.generated_at,
@@ -280,9 +393,58 @@ def _order(result: SubmissionResult) -> int:
     return _INELIGIBLE_ORDER.get(status, 5)
 
 
+def _exact_score(ln_value: float) -> ScoreInterval:
+    """A score known exactly (FLOPs and params are counted, not timed), as a zero-width interval."""
+    score = from_ln(ln_value)
+    return ScoreInterval(score, score, score, ln_value, ln_value, ln_value)
+
+
+def _row_intervals(is_baseline: bool, runtime: float | None, runtime_interval: Interval | None,
+                   base_runtime: float | None, base_interval: Interval | None, lns: Mapping[str, float],
+                   weights: Mapping[str, float]) -> dict[str, Any]:
+    """A row's interval columns, and the log bounds its tie groups compare (``_tie_*``).
+
+    Displayed intervals include the baseline's runtime interval; the tie bounds hold the
+    baseline's runtime at its measured value (its noise shifts every row together). The
+    baseline's own score is exp(2) whatever its runtime, so its displayed intervals are
+    that point, while its tie bounds carry its own timing noise like any other row's.
+    """
+    nan = math.nan
+    out: dict[str, Any] = dict.fromkeys(BOUND_COLUMNS, nan)
+    out.update(_tie_low=nan, _tie_high=nan, _tie_runtime_low=nan, _tie_runtime_high=nan)
+    if runtime_interval is not None:
+        out["runtime_ms_low"], out["runtime_ms_high"] = runtime_interval.low, runtime_interval.high
+    if base_interval is not None:
+        out["baseline_runtime_ms_low"], out["baseline_runtime_ms_high"] = base_interval.low, base_interval.high
+    if runtime_interval is None or runtime is None or not base_runtime:
+        return out
+    relative = score_interval(runtime, runtime_interval, base_runtime, None)
+    shown = _exact_score(lns["runtime"]) if is_baseline else score_interval(runtime, runtime_interval, base_runtime,
+                                                                           base_interval)
+    out["score_runtime_low"], out["score_runtime_high"] = shown.low, shown.high
+    out["_tie_runtime_low"], out["_tie_runtime_high"] = relative.log_low, relative.log_high
+    if any(math.isnan(lns[k]) for k in ("flops", "params")):
+        return out
+    exact = {k: _exact_score(lns[k]) for k in ("flops", "params")}
+    final_shown = final_score_interval({"runtime": shown, **exact}, weights)
+    final_relative = final_score_interval({"runtime": relative, **exact}, weights)
+    out["score_low"], out["score_high"] = final_shown.low, final_shown.high
+    out["score_log10_low"], out["score_log10_high"] = final_shown.log_low / _LN10, final_shown.log_high / _LN10
+    out["score_rel_low"], out["score_rel_high"] = final_relative.low, final_relative.high
+    out["_tie_low"], out["_tie_high"] = final_relative.log_low, final_relative.log_high
+    return out
+
+
+def _hold_point(row: dict[str, Any], point: str, low: str, high: str) -> None:
+    """Widen ``[low, high]`` by float rounding to hold ``point`` (two summation orders of one score)."""
+    if not math.isnan(row[low]) and not math.isnan(row[point]):
+        row[low], row[high] = min(row[low], row[point]), max(row[high], row[point])
+
+
 def _score_row(result: SubmissionResult, ctx: _Context) -> dict[str, Any]:
     """One leaderboard row (ranks excepted) for ``result``."""
     runtime, base_runtime = scored_runtimes(result, ctx.baseline, ctx.rule)
+    runtime_interval, base_interval = scored_runtime_intervals(result, ctx.baseline, ctx.rule)
     complexity = result.complexity
     flops = complexity.flops if complexity is not None else None
     params = complexity.params if complexity is not None else None
@@ -320,7 +482,13 @@ def _score_row(result: SubmissionResult, ctx: _Context) -> dict[str, Any]:
         "baseline_runtime_ms": base_runtime if base_runtime is not None else math.nan,
         "_order": _order(result),
         **{f"_ln_{k}": v for k, v in lns.items()},
+        **_row_intervals(result is ctx.baseline, runtime, runtime_interval, base_runtime, base_interval, lns,
+                         ctx.edition.weights),
     }
+    for point, low, high in (("score", "score_low", "score_high"), ("score", "score_rel_low", "score_rel_high"),
+                             ("score_log10", "score_log10_low", "score_log10_high"),
+                             ("score_runtime", "score_runtime_low", "score_runtime_high")):
+        _hold_point(row, point, low, high)
     for dataset in ctx.datasets:
         record = result.datasets.get(dataset)
         psnr = record.psnr if record is not None else None
@@ -339,8 +507,26 @@ def _rank(rows: list[dict[str, Any]], datasets: list[str]) -> pd.DataFrame:
         table[column] = pd.Series(ranks, index=table.index).astype("Int64")
     table["_ineligible"] = ~eligible
     table = table.sort_values(["_ineligible", "rank", "_order", "score_log10", "submission"],
-                              na_position="last", kind="stable")
-    return table[list(LEADERBOARD_COLUMNS) + [PSNR_PREFIX + d for d in datasets]].reset_index(drop=True)
+                              na_position="last", kind="stable").reset_index(drop=True)
+    _mark_ties(table, "rank", "_tie_low", "_tie_high", "tie_group", "within_noise")
+    _mark_ties(table, "rank_runtime", "_tie_runtime_low", "_tie_runtime_high", "tie_group_runtime",
+               "within_noise_runtime")
+    return table[list(LEADERBOARD_COLUMNS) + [PSNR_PREFIX + d for d in datasets]]
+
+
+def _mark_ties(table: pd.DataFrame, rank: str, low: str, high: str, group: str, flag: str) -> None:
+    """Tie groups of one track: ranked rows with an interval, numbered 1, 2, ... in that track's rank order.
+
+    Rows that are not ranked, or have no interval, get no group and are never flagged.
+    """
+    table[group] = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    table[flag] = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    assessed = table[table["eligible"] & table[low].notna() & table[high].notna()]
+    assessed = assessed.sort_values(rank, kind="stable")
+    groups = tie_groups([Interval(lo, hi) for lo, hi in zip(assessed[low], assessed[high])])
+    for index, tie in zip(assessed.index, groups):
+        table.loc[index, group] = tie.group + 1
+        table.loc[index, flag] = tie.within_noise
 
 
 def _distinct(values: list[str | None]) -> str | None:
@@ -367,6 +553,7 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
     if not results:
         raise ScoringError("no results to score; run `ntire-bench run` first or pass --results DIR")
     _check_unique(results)
+    check_one_gpu_model(results)
     device = _check_one_device(results)
     _check_same_measurement(results)
     base = _find_baseline(results, baseline or edition.baseline)
@@ -375,6 +562,7 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
                            f"({base.label}); fix and re-run the baseline before scoring")
     rule = runtime_rule(edition, base)
     base_runtime, _ = scored_runtimes(base, base, rule)
+    base_interval, _ = scored_runtime_intervals(base, base, rule)
     if base_runtime is None or base_runtime <= 0:
         raise ScoringError(f"baseline '{base.submission}' has no measured runtime in {base.label}; "
                            "run the baseline on the same machine, on the same datasets, before scoring")
@@ -393,6 +581,11 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
     if len(ranked_bases) > 1:
         notes.append("the baseline runtime differs by row (each row is compared with the baseline on the datasets "
                      "both have): see the baseline_runtime_ms column")
+    with_intervals = bool(table["runtime_ms_low"].notna().any())
+    if with_intervals and base_interval is None:
+        notes.append(f"the baseline '{base.submission}' records no runtime interval: score intervals leave its "
+                     "timing noise out")
+    uniform_base = len(ranked_bases) <= 1
     envs = [r.environment for r in results]
     return Leaderboard(
         table=table, edition=edition, baseline=base.submission, thresholds=in_force, datasets=datasets,
@@ -400,7 +593,27 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
         harness_version=_distinct([e.harness_version for e in envs]),
         git_commit=_distinct([e.git_commit for e in envs]),
         torch_version=_distinct([e.torch for e in envs]),
-        baseline_metrics={"runtime_ms": base_runtime if len(ranked_bases) <= 1 else None,
-                          "params_m": base_params / 1e6, "flops_g": base_flops / 1e9},
+        baseline_metrics={"runtime_ms": base_runtime if uniform_base else None,
+                          "params_m": base_params / 1e6, "flops_g": base_flops / 1e9,
+                          "runtime_ms_low": base_interval.low if uniform_base and base_interval else None,
+                          "runtime_ms_high": base_interval.high if uniform_base and base_interval else None},
         runtime_rule=rule.describe(), source=source, notes=notes,
+        intervals=interval_method(rule) if with_intervals else None,
     )
+
+
+def interval_method(rule: RuntimeRule) -> dict[str, Any]:
+    """How the board's intervals were made, for the metadata (docs/scoring.md has the full story)."""
+    runtime = ("the mean of the datasets' interval bounds" if rule.kind == "datasets"
+               else "the image-weighted mean of the shared datasets' interval bounds")
+    return {
+        "confidence": INTERVAL_CONFIDENCE,
+        "runtime": f"runtime_ms.ci_low/ci_high of each dataset (per-image medians and, with --runs K, the spread "
+                   f"between passes); the scored runtime's interval is {runtime}",
+        "scores": "score bounds are exp(2 * runtime bound / baseline bound), lowest over highest and highest over "
+                  "lowest, summed with the weights; FLOPs and params are exact",
+        "displayed": "score_low/score_high include the baseline's own runtime interval",
+        "ties": "rows share a tie group when their score_rel intervals (baseline runtime held at its measured "
+                "value) chain-overlap; within_noise marks groups of two or more ranked rows; ranks follow the "
+                "scores alone",
+    }
