@@ -13,7 +13,7 @@ STAMP := .install.stamp
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,ray]"
 	@# bubblewrap confines submission workers best; without it they fall back to Landlock (docs/isolation.md).
 	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 		{ apt-get install -y -q bubblewrap >/dev/null 2>&1 || \

@@ -73,10 +73,13 @@ class LocalExecutor:
 def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig,
                   executor: Executor | None = None) -> list[SubmissionResult]:
     """Evaluate every submission on every dataset; return the results (also in the store)."""
-    ctx = make_context(config, datasets)
     config.out_dir.mkdir(parents=True, exist_ok=True)
     executor = executor or LocalExecutor()
     base = config.seed if config.seed is not None else secrets.randbits(63)
+    evaluate_all = getattr(executor, "evaluate_all", None)
+    if evaluate_all is not None:  # a concurrent executor drives the same steps itself (ray_executor.py)
+        return evaluate_all(entries, datasets, config, base)
+    ctx = make_context(config, datasets)
     return [evaluate_submission(entry, datasets, ctx, executor, base) for entry in entries]
 
 
@@ -203,7 +206,7 @@ def record_dataset(plan: SubmissionPlan, dataset: PreparedDataset, outcomes: Seq
     for outcome in outcomes:
         if outcome.loaded.get("complexity") is not None or plan.record.sandbox is None:
             apply_load_report(plan.record, outcome.loaded, outcome.sandbox)
-        plan.record.environment.executor = {**(plan.record.environment.executor or {}), **_executor_note(outcome)}
+        plan.record.environment.executor = _executor_note(plan.record.environment.executor, outcome)
     result = assemble_dataset(dataset, outcomes, plan.identity.dataset_keys[dataset.spec.name])
     plan.record.datasets[dataset.spec.name] = result
     ctx.store.save(plan.record)
@@ -213,11 +216,13 @@ def record_dataset(plan: SubmissionPlan, dataset: PreparedDataset, outcomes: Seq
                                                                              dataset.spec.name)))
 
 
-def _executor_note(outcome: PassOutcome) -> dict[str, Any]:
-    retries = outcome.node.get("retries")
-    note: dict[str, Any] = {"nodes": sorted({outcome.node.get("host", "?")})}
-    if retries:
-        note["retries"] = retries
+def _executor_note(previous: dict[str, Any] | None, outcome: PassOutcome) -> dict[str, Any]:
+    """The record's executor facts with one more pass: every host so far and, from a cluster, its jobs and retries."""
+    note = dict(previous or {})
+    note["nodes"] = sorted({*note.get("nodes", []), outcome.node.get("host", "?")})
+    for key in ("jobs", "retries"):
+        if outcome.node.get(key):
+            note[key] = [*note.get(key, []), *outcome.node[key]]
     return note
 
 
