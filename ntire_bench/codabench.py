@@ -1,4 +1,4 @@
-"""The Codabench scoring and ingestion programs, run by the compute worker inside the competition's image.
+"""The Codabench scoring program (and what the ingestion program shares with it), run by the compute worker.
 
 Container layout (Codabench compute worker; working directory ``/app/program``, the program's
 own folder):
@@ -23,39 +23,32 @@ detailed results).
 against the baseline's results: measured in the same job when ``input_data/baseline/`` holds
 the baseline's plugin (the ingestion program times it next to the submission), else read from
 ``input/ref/baseline.json`` (a results file the organiser measured with the same image,
-harness version, settings and GPU model). docs/codabench.md has the layouts.
+harness version, settings and GPU model). The ingestion program is codabench_ingest.py;
+docs/codabench.md has the layouts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import html
 import json
 import math
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 
 from . import __version__
 from .codabench_bundle import (DEFAULT_EDITION, LEADERBOARD_COLUMNS, NO_PSNR_VALUE, NOT_RANKED_VALUE, PSNR_COLUMNS,
                                SCORE_KEYS, VALID_DATASET)
-from .data import IMAGE_SUFFIXES, DatasetError, DatasetSpec, ImagePair, PreparedDataset
+from .data import IMAGE_SUFFIXES
 from .editions import Edition, EditionError, load_edition
 from .evaluate import EvaluationResult, ReferenceDataError, ReferenceSet, evaluate_uploads
-from .images import ImageError
-from .plugins import PluginEntry, PluginError, sha256_file
 from .records import FAILED, NO_WEIGHTS, OK, RUNNING, SubmissionResult
 from .scoring import ScoringError, score_results
 from .store import ResultsError, atomic_write_json, read_result
 from .uploads import CODABENCH_METADATA_FILE, UploadProblem
-
-if TYPE_CHECKING:
-    from .context import RunConfig, RunContext
-    from .measure import PassJob, PassOutcome, VerifyJob
 
 SCORES_FILE = "scores.json"
 DETAILED_FILE = "detailed_results.html"
@@ -72,7 +65,7 @@ NOT_RANKED = NOT_RANKED_VALUE  # asc columns without a value; real scores are ca
 NO_PSNR = NO_PSNR_VALUE  # PSNR columns without a value
 EXIT_OK, EXIT_REJECTED, EXIT_SETUP = 0, 1, 2
 PHASES = ("auto", "results", "code")
-_JUNK = {".DS_Store", "__MACOSX", CODABENCH_METADATA_FILE}
+JUNK_NAMES = {".DS_Store", "__MACOSX", CODABENCH_METADATA_FILE}
 
 
 class SetupError(ValueError):
@@ -154,13 +147,13 @@ def reference_sets(ref: Path, dataset: str, edition: Edition, scale: int = 4) ->
     A single wrapping folder (a zip of the folder rather than of its contents) is entered.
     Every set must have a leaderboard column (``PSNR_COLUMNS``); raises SetupError otherwise.
     """
-    entries = _entries(ref)
+    entries = program_entries(ref)
     folders = [e for e in entries if e.is_dir()]
     known = set(PSNR_COLUMNS.values())
-    if (not any(_is_image(e) for e in entries) and len(folders) == 1 and folders[0].name not in known
-            and not any(_is_image(e) for e in folders[0].iterdir())):
+    if (not any(is_image(e) for e in entries) and len(folders) == 1 and folders[0].name not in known
+            and not any(is_image(e) for e in folders[0].iterdir())):
         return reference_sets(folders[0], dataset, edition, scale)
-    if any(_is_image(e) for e in entries):
+    if any(is_image(e) for e in entries):
         layout = [(dataset, ref)]
     else:
         layout = [(folder.name, folder) for folder in sorted(folders)]
@@ -177,12 +170,12 @@ def reference_sets(ref: Path, dataset: str, edition: Edition, scale: int = 4) ->
     return sets
 
 
-def _entries(folder: Path) -> list[Path]:
+def program_entries(folder: Path) -> list[Path]:
     return [e for e in sorted(folder.iterdir())
-            if e.name not in _JUNK and not e.name.startswith("._") and e.name != BASELINE_FILE]
+            if e.name not in JUNK_NAMES and not e.name.startswith("._") and e.name != BASELINE_FILE]
 
 
-def _is_image(path: Path) -> bool:
+def is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
@@ -335,197 +328,6 @@ def leaderboard_scores(record: SubmissionResult, row: Mapping[str, Any] | None) 
     return {key: scores[key] for key in SCORE_KEYS}
 
 
-# ------------------------------------------------------------------------------ ingestion program
-
-
-@dataclass(frozen=True)
-class IngestionOptions:
-    """How the ingestion program measures; the defaults are the edition's (runs) and the harness's."""
-
-    device: str = "auto"
-    timing: str = "adaptive"
-    warmup: int | None = None
-    repeats: int | None = None
-    runs: int | None = None
-    target: float | None = None
-    threads: int | None = None
-    timeout_s: float = 3600.0
-    sandbox: str = "auto"
-    seed: int | None = None
-    progress: bool = False
-
-
-def ingest_program(submission_dir: Path, input_dir: Path, output_dir: Path,
-                   edition: Edition | str | None = DEFAULT_EDITION, *, dataset: str = VALID_DATASET,
-                   options: IngestionOptions = IngestionOptions(),
-                   log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> ProgramOutcome:
-    """Run the submitted code on the LR inputs as one plugin, in the harness's sandboxed worker.
-
-    Writes ``results/<name>.json`` (runtime, FLOPs, params; no PSNR: the HR images are not
-    here), the SR images ``sr/<name>/<dataset>/<image>x4.png`` and the manifest the scoring
-    program reads. When ``input_dir/baseline/`` holds the baseline's plugin, it is timed in
-    the same job. Never raises for a bad submission or bad setup: see the exit code.
-    """
-    from .runner import run_benchmark
-
-    output_dir = Path(output_dir)
-    outcome = ProgramOutcome(EXIT_SETUP)
-    # Written whatever happens (replacing any file of that name), so the scoring program never
-    # trusts a manifest that the ingestion did not write this time.
-    manifest: dict[str, Any] = {"schema": INGESTION_SCHEMA, "harness": __version__, "status": "setup_error",
-                                "message": ""}
-    try:
-        chosen = load_edition(edition)
-        datasets = lr_datasets(Path(input_dir), dataset, output_dir / RESULTS_DIR)
-        code_root = _program_root(Path(submission_dir))
-        entry = find_plugin(code_root, "submission", options.sandbox, Rejected)
-        baseline_dir = Path(input_dir) / BASELINE_DIR
-        base_entry = (find_plugin(baseline_dir, "baseline", options.sandbox, SetupError)
-                      if baseline_dir.is_dir() else None)
-        manifest.update({
-            "edition": chosen.name, "submission": entry.name, "datasets": [d.spec.name for d in datasets],
-            "results": f"{RESULTS_DIR}/{entry.name}.json", "sr": f"{SR_DIR}/{entry.name}", "baseline_results": None,
-        })
-        executor = _LROnlyExecutor()
-        runs = [(entry, RESULTS_DIR, code_root)]
-        if base_entry is not None:
-            runs.append((base_entry, BASELINE_RESULTS_DIR, baseline_dir))
-        records = []
-        for plugin, results_dir, zoo in runs:  # the submission first: when it fails, the baseline need not run
-            config = _run_config(options, chosen, output_dir / results_dir, zoo, output_dir / SR_DIR, log)
-            for data in datasets:  # the runner writes SR images into existing folders
-                (output_dir / SR_DIR / plugin.name / data.spec.name).mkdir(parents=True, exist_ok=True)
-            records.append(run_benchmark([plugin], datasets, config, executor)[0])
-            outcome.result = records[0]
-            if records[0].status == FAILED:
-                raise Rejected(records[0].error or "the submission failed")
-            if records[0].status == NO_WEIGHTS:
-                raise Rejected(f"{records[0].error}; put the weights file in the submission next to the plugin")
-        if base_entry is not None:
-            base_record = records[1]
-            if base_record.status not in (OK, NO_WEIGHTS):
-                raise SetupError(f"the baseline in {baseline_dir} failed: {base_record.error}")
-            manifest["baseline"] = base_record.submission
-            manifest["baseline_results"] = f"{BASELINE_RESULTS_DIR}/{base_record.submission}.json"
-        outcome.notes += [measurement_line(r) for r in records]
-        outcome.exit_code = EXIT_OK
-        manifest["status"] = "ok"
-    except Rejected as exc:
-        outcome.exit_code, outcome.message = EXIT_REJECTED, f"submission rejected: {exc}"
-        manifest.update(status="rejected", message=str(exc))
-    except (SetupError, EditionError, ReferenceDataError, ImageError, DatasetError) as exc:
-        outcome.exit_code = EXIT_SETUP
-        outcome.message = f"ingestion setup error (not the submission's fault; tell the organisers): {exc}"
-        manifest.update(status="setup_error", message=str(exc))
-    atomic_write_json(output_dir / INGESTION_MANIFEST, manifest)
-    return outcome
-
-
-def measurement_line(record: SubmissionResult) -> str:
-    """One line of what the ingestion measured for ``record``: runtime per dataset, params, FLOPs."""
-    parts = [f"{name} {data.runtime_ms.mean:.3f} ms/image ({data.num_images} images)"
-             for name, data in record.datasets.items() if data.runtime_ms is not None]
-    if record.complexity is not None:
-        parts.append(f"params {record.complexity.params}, FLOPs {record.complexity.flops}")
-    return f"{record.submission}: {record.status}; " + "; ".join(parts)
-
-
-class _LROnlyExecutor:
-    """The runner's local executor on LR-only datasets: every pass is timed and its SR saved, none is scored."""
-
-    def __init__(self) -> None:
-        from .runner import LocalExecutor
-
-        self._local = LocalExecutor()
-
-    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome:
-        return self._local.run_pass(dataclasses.replace(job, compute_quality=False), ctx)
-
-    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float:
-        return self._local.run_verify(job, ctx)
-
-
-def _run_config(options: IngestionOptions, edition: Edition, out_dir: Path, zoo: Path, sr_dir: Path,
-                log: Callable[[str], None]) -> RunConfig:
-    from .context import RunConfig
-
-    return RunConfig(out_dir=out_dir, device=options.device, model_zoo=(zoo,), warmup=options.warmup,
-                     repeats=options.repeats, runs=options.runs or edition.runs, threads=options.threads,
-                     timing=options.timing, target=options.target, timeout_s=options.timeout_s,
-                     sandbox=options.sandbox, force=True, seed=options.seed, save_sr=sr_dir,
-                     progress=options.progress, log=log)
-
-
-def _program_root(folder: Path) -> Path:
-    """The folder itself, or the one folder it holds (a zip of the folder rather than of its contents)."""
-    if not folder.is_dir():
-        raise Rejected(f"{folder}: no submitted code found")
-    entries = [e for e in folder.iterdir() if e.name not in _JUNK and not e.name.startswith(".")]
-    if len(entries) == 1 and entries[0].is_dir() and not (entries[0] / "__init__.py").is_file():
-        return entries[0]
-    return folder
-
-
-def find_plugin(folder: Path, role: str, sandbox: str, error: type[Exception]) -> PluginEntry:
-    """The one plugin in ``folder``: ``submission.py``/``.yaml`` when present, else the folder's only one."""
-    from .discovery import discover
-
-    named = [folder / stem for stem in SUBMISSION_STEMS if (folder / stem).is_file()]
-    try:
-        entries = discover(named[:1] or [folder], include_entry_points=False, sandbox=sandbox)
-    except PluginError as exc:
-        raise error(str(exc)) from None
-    if not entries:
-        raise error(f"the {role} holds no plugin: put a submission.py declaring SUBMISSION (or a team declaration "
-                    "submission.yaml) at its top level")
-    if len(entries) > 1:
-        listed = ", ".join(f"{e.name} ({Path(e.source).name})" for e in entries)
-        raise error(f"the {role} declares {len(entries)} submissions ({listed}); keep one, or name it submission.py")
-    entry = entries[0]
-    if not entry.ok:
-        raise error(f"the {role}'s plugin cannot be read: {entry.error}")
-    return entry
-
-
-def lr_datasets(input_dir: Path, dataset: str, hidden_dir: Path, scale: int = 4) -> list[PreparedDataset]:
-    """The LR-only datasets of ``input_dir``: one folder per dataset, or the LR images directly (``dataset``).
-
-    Images are named ``<name>x<scale>.png``. There is no HR: each pair's HR path points into
-    ``hidden_dir`` (the results folder, which workers never reach) and is never read.
-    """
-    if not input_dir.is_dir():
-        raise SetupError(f"{input_dir}: no input data; attach the LR zip to the task as input_data")
-    entries = [e for e in _entries(input_dir) if e.name != BASELINE_DIR]
-    folders = [e for e in entries if e.is_dir()]
-    if any(_is_image(e) for e in entries):
-        layout = [(dataset, input_dir)]
-    elif len(folders) == 1 and not any(_is_image(e) for e in folders[0].iterdir()):
-        return lr_datasets(folders[0], dataset, hidden_dir, scale)
-    else:
-        layout = [(folder.name, folder) for folder in folders]
-    if not layout:
-        raise SetupError(f"{input_dir}: holds no LR images; put one folder per dataset with <name>x{scale}.png files")
-    prepared = []
-    for name, folder in layout:
-        files = sorted(p for p in folder.iterdir() if _is_image(p))
-        if not files:
-            raise SetupError(f"{folder}: holds no LR images for dataset {name}")
-        pairs = []
-        digest = hashlib.sha256()
-        for path in files:
-            stem = path.stem
-            suffix = f"x{scale}"
-            if not stem.lower().endswith(suffix) or len(stem) == len(suffix):
-                raise SetupError(f"{path}: LR images must be named <name>x{scale}.png (NTIRE naming)")
-            image = stem[: -len(suffix)]
-            pairs.append(ImagePair(name=image, lr_path=path, hr_path=hidden_dir / ".no-hr" / name / f"{image}.png"))
-            digest.update(path.name.encode())
-            digest.update(sha256_file(path).encode())
-        spec = DatasetSpec(name=name, hr_dir="", lr_dir=str(folder), scale=scale)
-        prepared.append(PreparedDataset(spec, pairs, digest.hexdigest()))
-    return prepared
-
-
 # ------------------------------------------------------------------------------ detailed results
 
 
@@ -587,7 +389,6 @@ __all__ = [
     "EXIT_REJECTED",
     "EXIT_SETUP",
     "INGESTION_MANIFEST",
-    "IngestionOptions",
     "NOT_RANKED",
     "NO_PSNR",
     "ProgramOutcome",
@@ -595,10 +396,7 @@ __all__ = [
     "SCORES_FILE",
     "SetupError",
     "detailed_html",
-    "find_plugin",
-    "ingest_program",
     "leaderboard_scores",
-    "lr_datasets",
     "reference_sets",
     "score_program",
 ]

@@ -14,24 +14,20 @@ and every phase but the last needs an end; times are read as UTC (an offset is d
 The harness never bundles ground truth: the organiser adds the HR reference zips (and the
 LR input zips of code phases) named by :func:`organiser_data_files`. An edition given as a
 YAML file is copied into each program folder as ``edition.yaml`` (the programs run there).
-The programs themselves are in codabench.py; docs/codabench.md is the organiser's guide.
+The programs themselves are in codabench.py, the bundle's pages in codabench_pages.py and the
+checker in codabench_validate.py; docs/codabench.md is the organiser's guide.
 """
 
 from __future__ import annotations
 
-import difflib
-import io
 import os
 import re
 import shlex
 import tempfile
-import uuid
 import zipfile
-from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from itertools import pairwise
-from pathlib import Path, PurePosixPath
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -204,6 +200,8 @@ class BundleSpec:
 
 
 # --------------------------------------------------------------------------- generation
+_PAGES = (("overview", "Overview"), ("evaluation", "Evaluation"), ("submission", "Submission"), ("terms", "Terms"))
+
 
 
 def program_command(command: str, requirement: str | None) -> str:
@@ -222,9 +220,9 @@ def organiser_data_files(spec: BundleSpec) -> list[str]:
     """Bundle paths that ``competition.yaml`` names but the organiser must add (ground truth, LR inputs)."""
     paths = []
     for phase in spec.phases:
-        paths.append(_reference_path(phase))
+        paths.append(reference_path(phase))
         if phase.kind == CODE_PHASE:
-            paths.append(_input_path(phase))
+            paths.append(input_path(phase))
     return paths
 
 
@@ -243,11 +241,11 @@ def _scoring_programs(spec: BundleSpec) -> dict[str, str]:
     return programs
 
 
-def _reference_path(phase: PhaseSpec) -> str:
+def reference_path(phase: PhaseSpec) -> str:
     return f"reference_data/{phase.slug}_hr.zip"
 
 
-def _input_path(phase: PhaseSpec) -> str:
+def input_path(phase: PhaseSpec) -> str:
     return f"input_data/{phase.slug}_lr.zip"
 
 
@@ -293,11 +291,11 @@ def competition_yaml(spec: BundleSpec) -> dict[str, Any]:
             "name": f"{phase.name} task",
             "description": f"Scores {', '.join(phase.datasets)} (x{spec.scale}).",
             "scoring_program": scoring_program_dir(spec, phase),
-            "reference_data": _reference_path(phase),
+            "reference_data": reference_path(phase),
         }
         if phase.kind == CODE_PHASE:
             task["ingestion_program"] = INGESTION_PROGRAM_DIR
-            task["input_data"] = _input_path(phase)
+            task["input_data"] = input_path(phase)
         tasks.append(task)
         phases.append({
             "index": index,
@@ -360,7 +358,7 @@ def write_bundle(spec: BundleSpec, out_zip: Path) -> Path:
     files: dict[str, bytes] = {
         "competition.yaml": yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100).encode(),
         "logo.png": make_logo(),
-        "README.md": _readme(spec).encode(),
+        "README.md": readme_text(spec).encode(),
     }
     for folder, command in _scoring_programs(spec).items():
         files[f"{folder}/metadata.yaml"] = _metadata_yaml(command, spec)
@@ -373,7 +371,7 @@ def write_bundle(spec: BundleSpec, out_zip: Path) -> Path:
         edition_text = Path(spec.edition).read_bytes()
         for program in [*_scoring_programs(spec), *([INGESTION_PROGRAM_DIR] if needs_ingestion else [])]:
             files[f"{program}/{EDITION_FILE}"] = edition_text
-    for name, text in _pages(spec, edition).items():
+    for name, text in pages_text(spec, edition).items():
         files[f"pages/{name}.md"] = text.encode()
 
     written_back = yaml.safe_load(files["competition.yaml"])
@@ -418,615 +416,6 @@ def make_logo(size: int = 96) -> bytes:
     return buf.tobytes()
 
 
-# --------------------------------------------------------------------------- pages
-
-_PAGES = (("overview", "Overview"), ("evaluation", "Evaluation"), ("submission", "Submission"), ("terms", "Terms"))
-
-
-def _when(moment: datetime | None) -> str:
-    return "open-ended" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _thresholds_text(edition: Edition) -> str:
-    if edition.thresholds_from_results or not edition.thresholds:
-        return "the PSNR threshold the organisers announce for each set"
-    return ", ".join(f"{db:.2f} dB on {name}" for name, db in edition.thresholds.items())
-
-
-def _pages(spec: BundleSpec, edition: Edition) -> dict[str, str]:
-    phase_lines = []
-    for phase in spec.phases:
-        what = ("upload the SR outputs (PNG) of the LR images; the leaderboard shows PSNR"
-                if phase.kind == RESULTS_PHASE else
-                "upload your code and weights; we run them on our GPU, measure PSNR, runtime, FLOPs "
-                "and parameters, and rank by Score_Final")
-        phase_lines.append(f"- **{phase.name}** ({_when(phase.start)} to {_when(phase.end)}), "
-                           f"{', '.join(phase.datasets)}: {what}.")
-    weights = edition.weights
-    runtime_on = (f"averaged over {' and '.join(edition.runtime_datasets)}" if edition.runtime_datasets
-                  else "over the scored sets")
-    not_ranked, no_psnr = f"{NOT_RANKED_VALUE:.0f}", f"{NO_PSNR_VALUE:g}"
-    column_rows = "\n".join(f"| {c.title} | `{c.key}` | {'lower' if c.sorting == 'asc' else 'higher'} | {c.meaning} |"
-                            for c in spec.columns)
-    overview = f"""# {spec.title}
-
-{spec.description}
-
-Super-resolve low-resolution images by x{spec.scale}. A network is eligible when its PSNR
-reaches {_thresholds_text(edition)}; eligible networks are ranked by how little runtime,
-FLOPs and parameters they need compared with the baseline (`{edition.baseline}`).
-
-## Phases
-
-{chr(10).join(phase_lines)}
-
-All times are UTC. Scoring reproduces the official NTIRE Efficient SR evaluation code
-(harness: ntire-bench {__version__}, scoring edition `{spec.edition}`).
-"""
-    evaluation = f"""# Evaluation
-
-## Quality
-
-PSNR is computed on RGB, in dB, between your x{spec.scale} output and the HR image, after
-rounding both to 8 bits and dropping {spec.scale} pixels on every side, exactly as the
-official NTIRE code does. SSIM is reported in the detailed results. A submission is eligible
-only if its PSNR reaches {_thresholds_text(edition)}.
-
-## Efficiency (code phases)
-
-- **Runtime**: mean per-image runtime {runtime_on}, on the organisers' GPU. The baseline
-  is timed on the same worker in the same job (or, when the organisers ship its figures,
-  on the same GPU model with the same harness and settings), so the comparison is fair.
-- **FLOPs** for one 256x256 LR input, and **parameters**, counted like the official code.
-
-Each is turned into a score against the baseline `{edition.baseline}`, and the scores are
-combined with weights {weights['runtime']:g} / {weights['flops']:g} / {weights['params']:g}:
-
-```
-Score_Runtime = exp(2 * runtime / runtime_baseline)
-Score_FLOPs   = exp(2 * FLOPs   / FLOPs_baseline)
-Score_Params  = exp(2 * params  / params_baseline)
-Score_Final   = {weights['runtime']:g} * Score_Runtime + {weights['flops']:g} * Score_FLOPs + {weights['params']:g} * Score_Params
-```
-
-Lower is better; the baseline scores exp(2) = 7.389. Codabench's own column arithmetic can
-only sum, average or take the min or max of columns, so it cannot compute these
-exp-weighted scores: the scoring program computes `Score_Final` and every score column
-itself. A submission under the PSNR threshold is listed with Score_Final {not_ranked}
-(not ranked), below every eligible one; its detailed results give the score it would have
-had and the reason.
-
-## Leaderboard
-
-The leaderboard is sorted by Score_Final (ascending), ties by the columns from left to right.
-The development phase measures only PSNR: every column it does not measure shows
-{not_ranked} ({no_psnr} for a PSNR column), so it is ranked by PSNR valid (descending).
-
-| column | key | better | meaning |
-|---|---|---|---|
-{column_rows}
-"""
-    submission = f"""# Submission
-
-## Development phase: SR images
-
-Upload a zip of PNG files, one per LR input, named after it: `0801x{spec.scale}.png` (or
-the HR name, `0801.png`). The images may sit at the root of the zip or inside one folder.
-Each must be an 8-bit RGB PNG (no alpha, not greyscale, not 16-bit) of exactly x{spec.scale} the LR
-size. JPEG and other formats are refused: compression changes the pixels and the PSNR.
-Nested folders, zips inside the zip, links and encrypted zips are refused. Every problem
-is reported in the scoring log, one line per file.
-
-## Final phase: code
-
-Upload a zip with your model code and its weights: at its top level a `submission.py`
-declaring `SUBMISSION = Submission(...)` (see `ntire_bench.plugins`), or an NTIRE team
-declaration `submission.yaml`, with the weights file it names next to it, any other
-modules in sub-folders, and a file named `metadata` holding `description: <your model>` and
-no command (the organisers' ingestion program runs your code). It runs in `{spec.docker_image}` with ntire-bench installed, in the
-harness's sandbox, and sees only the LR images; the HR images never enter that container.
-
-## When a submission cannot be scored
-
-It is marked Failed (and does not count as a scored submission). The scoring log says why
-in one line; the detailed results list every problem, one line per file.
-"""
-    terms = f"""# Terms
-
-- One account per team; teams may not share code or results during the challenge.
-- The final ranking uses the organisers' measurements on their hardware; the organisers
-  may re-run, inspect or disqualify any submission.
-- Winning teams must submit a fact sheet and their code for the challenge report.
-- Training on the validation or test HR images is forbidden.
-- Participants agree to the NTIRE challenge rules published with {spec.title}.
-"""
-    return {"overview": overview, "evaluation": evaluation, "submission": submission, "terms": terms}
-
-
-def _readme(spec: BundleSpec) -> str:
-    locked = ("\n- `scoring_program_results/metadata.yaml`: the same with `--phase results`, for the results "
-              "phases\n  (`scoring_program/` then says `--phase code`): an upload is never read as an "
-              "ingestion's output." if spec.lock_phases else "")
-    data_lines = []
-    for phase in spec.phases:
-        sets = ", ".join(phase.datasets)
-        data_lines.append(f"- `{_reference_path(phase)}`: the HR images of {sets} (phase {phase.name}).")
-        if phase.kind == CODE_PHASE:
-            data_lines.append(f"- `{_input_path(phase)}`: the LR inputs of {sets} (phase {phase.name}).")
-    return f"""# Codabench bundle: {spec.title}
-
-Generated by ntire-bench {__version__} (scoring edition `{spec.edition}`).
-
-## What the organiser must add
-
-The harness never bundles ground truth. `competition.yaml` names these files, which you add
-to this bundle before uploading it (Codabench refuses the bundle while one is missing):
-
-{chr(10).join(data_lines)}
-
-Inside each zip, put one folder per dataset, named exactly as the dataset, holding the PNG
-images with their NTIRE names: `{VALID_DATASET}/0801.png` for HR, `{VALID_DATASET}/0801x{spec.scale}.png`
-for LR. Instead of a file you may write the key (UUID) of a dataset already uploaded to
-Codabench in `competition.yaml`.
-
-Then unzip this bundle, add the files, and zip the *contents* (not the folder). Check it:
-
-```
-python -c "from ntire_bench.codabench_bundle import validate_bundle; print(validate_bundle('bundle.zip') or 'valid')"
-```
-
-## Also check
-
-- The phase dates in `competition.yaml` are placeholders unless you set them; times are UTC.
-- `docker_image` is `{spec.docker_image}`; pin an image you have tested. The programs
-  install `{spec.harness_requirement or 'nothing'}` with pip when they start, which needs network on the
-  compute worker; bake the harness into your image instead and regenerate with no requirement.
-- Code phases must run on a GPU worker: set `queue` to your GPU queue's vhost.
-- The scoring program writes `scores.json` with the leaderboard column keys
-  ({', '.join(SCORE_KEYS)}) and `detailed_results.html` (per-image results and problems). A
-  run that writes no `scores.json` is marked Failed: that is how a bad submission fails
-  (exit 1, one line on stderr) and how a setup problem shows (exit 2).
-- Code phases need the baseline's figures for Score_Final: add its plugin and weights as
-  `baseline/` inside the LR input zip (timed in the same job: fairest), or its results file,
-  measured on the same GPU model with the same image and settings, as `baseline.json` in the
-  HR reference zip.
-- The worker writes its own `metadata` file into each output folder, so the programs never
-  write one.
-- Only the first leaderboard is attached to the phases, and a column with `computation`
-  is filled by Codabench: `Score_Final` is therefore computed by the scoring program.
-
-## Contents
-
-- `competition.yaml`, `logo.png`, `pages/*.md`
-- `scoring_program/metadata.yaml`: runs `ntire-bench codabench score` on `/app/input/ref`
-  (HR) and `/app/input/res` (SR images or the ingestion's output), writes to `/app/output`.{locked}
-- `ingestion_program/metadata.yaml`: runs `ntire-bench codabench ingest` on the submitted
-  code (`/app/ingested_program`) and the LR inputs (`/app/input_data`).
-
-docs/codabench.md (in the ntire-bench repository) describes the layouts and exit conventions.
-"""
-
-
-# --------------------------------------------------------------------------- validation
-
-_TOP_LEVEL = {
-    "version", "title", "description", "image", "terms", "pages", "phases", "tasks", "solutions",
-    "leaderboards", "fact_sheet", "docker_image", "registration_auto_approve", "make_programs_available",
-    "make_input_data_available", "queue", "enable_detailed_results", "show_detailed_results_in_submission_panel",
-    "show_detailed_results_in_leaderboard", "contact_email", "reward", "auto_run_submissions",
-    "can_participants_make_submissions_public", "forum_enabled", "competition_type",
-}
-_TOP_LEVEL_BOOLS = (
-    "registration_auto_approve", "make_programs_available", "make_input_data_available", "enable_detailed_results",
-    "show_detailed_results_in_submission_panel", "show_detailed_results_in_leaderboard", "auto_run_submissions",
-    "can_participants_make_submissions_public", "forum_enabled",
-)
-_TOP_LEVEL_STRINGS = ("description", "docker_image", "queue", "contact_email", "reward", "competition_type")
-_TASK_FILES = ("scoring_program", "ingestion_program", "input_data", "reference_data")
-_PHASE_BOOLS = ("auto_migrate_to_this_phase", "hide_output", "hide_prediction_output", "hide_score_output",
-                "accepts_only_result_submissions")
-_PHASE_COUNTS = ("max_submissions", "max_submissions_per_day", "execution_time_limit")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _kind(value: Any) -> str:
-    return "nothing" if value is None else type(value).__name__
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _parse_time(value: Any) -> tuple[datetime | None, str | None]:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, datetime.min.time())
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None, f"{value!r} is not a date-time; write YYYY-MM-DD HH:MM:SS (UTC)"
-    else:
-        return None, f"expected a date-time (YYYY-MM-DD HH:MM:SS, UTC), got {_kind(value)}"
-    offset = moment.utcoffset()
-    if offset:
-        return None, (f"{value} has a UTC offset, which Codabench discards (it reads every time as UTC); "
-                      f"write the time in UTC: {(moment - offset).replace(tzinfo=None)}")
-    return moment.replace(tzinfo=None), None
-
-
-def validate_competition_yaml(
-    data: Mapping[str, Any],
-    score_keys: Collection[str] | None = None,
-    bundle_files: Collection[str] | None = None,
-) -> list[str]:
-    """Check a parsed ``competition.yaml`` against Codabench's v2 format; return the problems.
-
-    An empty list means valid. ``score_keys``, when given, are the ``scores.json`` keys the
-    scoring program writes: each must be a column that Codabench does not compute, and each
-    such column must be written. ``bundle_files``, when given, are the bundle's member
-    paths: every file the YAML names must be among them (a dataset key, a UUID, is also
-    accepted where Codabench accepts one). Each problem is one line naming the field.
-    """
-    if not isinstance(data, Mapping):
-        return [f"competition.yaml: the top level must be a mapping of fields (title, phases, ...), got {_kind(data)}"]
-    problems: list[str] = []
-    add = problems.append
-
-    for key in data:
-        if key not in _TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), sorted(_TOP_LEVEL), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            add(f"{key}: not a Codabench competition field, it would be ignored{hint}")
-    if data.get("version") not in (2, "2"):
-        add(f"version: must be 2 (a Codabench v2 bundle), got {data.get('version')!r}")
-    for key in ("title", "image", "terms"):
-        if not isinstance(data.get(key), str) or not data[key].strip():
-            add(f"{key}: required, a non-empty string; got {_kind(data.get(key))}")
-    for key in _TOP_LEVEL_STRINGS:
-        if key in data and not isinstance(data[key], str):
-            add(f"{key}: expected a string, got {_kind(data[key])}")
-    for key in _TOP_LEVEL_BOOLS:
-        if key in data and not isinstance(data[key], bool):
-            add(f"{key}: expected true or false, got {data[key]!r}")
-    if isinstance(data.get("docker_image"), str) and (not data["docker_image"].strip() or " " in data["docker_image"].strip()):
-        add(f"docker_image: {data['docker_image']!r} is not an image name like owner/image:tag")
-
-    file_refs: list[tuple[str, Any, bool]] = []  # (where, path, a dataset key may stand in)
-    for key in ("image", "terms"):
-        if isinstance(data.get(key), str):
-            file_refs.append((key, data[key], False))
-    _check_pages(data.get("pages"), add, file_refs)
-    task_indexes = _check_tasks(data.get("tasks"), add, file_refs)
-    _check_solutions(data.get("solutions"), task_indexes, add, file_refs)
-    _check_phases(data.get("phases"), task_indexes, add, file_refs)
-    columns = _check_leaderboards(data.get("leaderboards"), add)
-    if score_keys is not None:
-        _check_score_keys(columns, score_keys, add)
-    _check_file_refs(file_refs, bundle_files, add)
-    return problems
-
-
-def _list_of_mappings(value: Any, where: str, add, required: bool, what: str) -> list[tuple[int, Mapping[str, Any]]]:
-    if value is None:
-        if required:
-            add(f"{where}: missing; {what}")
-        return []
-    if not isinstance(value, list):
-        add(f"{where}: expected a list, got {_kind(value)}")
-        return []
-    items = []
-    for i, item in enumerate(value):
-        if isinstance(item, Mapping):
-            items.append((i, item))
-        else:
-            add(f"{where}[{i}]: expected a mapping of fields, got {_kind(item)}")
-    return items
-
-
-def _check_pages(pages: Any, add, file_refs: list) -> None:
-    # The documentation calls pages optional, but the v2 unpacker iterates over the field.
-    for i, page in _list_of_mappings(pages, "pages", add, True, "the v2 unpacker needs a list; give at least an overview page"):
-        where = f"pages[{i}]"
-        for key in ("title", "file"):
-            if not isinstance(page.get(key), str) or not page[key].strip():
-                add(f"{where}.{key}: required, a non-empty string; got {_kind(page.get(key))}")
-        if isinstance(page.get("file"), str):
-            file_refs.append((f"{where}.file", page["file"], False))
-
-
-def _check_index(item: Mapping[str, Any], where: str, seen: set, add, label: str) -> Any:
-    index = item.get("index")
-    if not _is_int(index) or index < 0:
-        add(f"{where}.index: required, a non-negative integer; got {index!r}")
-        return None
-    if index in seen:
-        add(f"{where}.index: {index} is used by another {label}; {label} indexes must be unique")
-    seen.add(index)
-    return index
-
-
-def _check_tasks(tasks: Any, add, file_refs: list) -> set:
-    indexes: set = set()
-    for i, task in _list_of_mappings(tasks, "tasks", add, True, "give at least one task with a scoring_program"):
-        where = f"tasks[{i}]"
-        _check_index(task, where, indexes, add, "task")
-        if "key" in task:  # a task already on Codabench; the other fields are ignored
-            if not isinstance(task["key"], str) or not _is_uuid(task["key"]):
-                add(f"{where}.key: expected the UUID of a task on Codabench, got {task['key']!r}")
-            continue
-        if not isinstance(task.get("name"), str) or not task["name"].strip():
-            add(f"{where}.name: required, a non-empty string; got {_kind(task.get('name'))}")
-        if "scoring_program" not in task:
-            add(f"{where}.scoring_program: required (a folder or .zip with metadata.yaml); every task needs one")
-        for key in _TASK_FILES:
-            if key in task:
-                if isinstance(task[key], str) and task[key].strip():
-                    file_refs.append((f"{where}.{key}", task[key], True))
-                else:
-                    add(f"{where}.{key}: expected a path in the bundle, got {task[key]!r}")
-        if "ingestion_only_during_scoring" in task and not isinstance(task["ingestion_only_during_scoring"], bool):
-            add(f"{where}.ingestion_only_during_scoring: expected true or false")
-    return indexes
-
-
-def _check_task_list(value: Any, where: str, task_indexes: set, add) -> None:
-    if not isinstance(value, list) or not value:
-        add(f"{where}: required, a non-empty list of task indexes; got {value!r}")
-        return
-    defined = ", ".join(str(t) for t in sorted(task_indexes)) or "none"
-    for ref in value:
-        if not _is_int(ref) or ref not in task_indexes:
-            add(f"{where}: task {ref!r} is not defined in tasks (defined: {defined})")
-
-
-def _check_solutions(solutions: Any, task_indexes: set, add, file_refs: list) -> None:
-    seen: set = set()
-    for i, solution in _list_of_mappings(solutions, "solutions", add, False, ""):
-        where = f"solutions[{i}]"
-        _check_index(solution, where, seen, add, "solution")
-        _check_task_list(solution.get("tasks"), f"{where}.tasks", task_indexes, add)
-        if "key" not in solution:
-            if not isinstance(solution.get("path"), str) or not solution["path"].strip():
-                add(f"{where}.path: required, the .zip or folder of the solution; got {_kind(solution.get('path'))}")
-            else:
-                file_refs.append((f"{where}.path", solution["path"], False))
-
-
-def _check_phases(phases: Any, task_indexes: set, add, file_refs: list) -> None:
-    items = _list_of_mappings(phases, "phases", add, True, "give at least one phase")
-    if isinstance(phases, list) and not phases:
-        add("phases: empty; give at least one phase")
-    seen: set = set()
-    timeline = []
-    for i, phase in items:
-        where = f"phases[{i}]"
-        if "index" in phase:
-            _check_index(phase, where, seen, add, "phase")
-        if not isinstance(phase.get("name"), str) or not phase["name"].strip():
-            add(f"{where}.name: required, a non-empty string; got {_kind(phase.get('name'))}")
-        _check_task_list(phase.get("tasks"), f"{where}.tasks", task_indexes, add)
-        start = end = None
-        if "start" not in phase:
-            add(f"{where}.start: required (YYYY-MM-DD HH:MM:SS, UTC)")
-        else:
-            start, error = _parse_time(phase["start"])
-            if error:
-                add(f"{where}.start: {error}")
-        if phase.get("end") is not None:
-            end, error = _parse_time(phase["end"])
-            if error:
-                add(f"{where}.end: {error}")
-        if start and end and end <= start:
-            add(f"{where}.end: {end} is not after its start {start}")
-        for key in _PHASE_COUNTS:
-            if key in phase and (not _is_int(phase[key]) or phase[key] <= 0):
-                add(f"{where}.{key}: expected a positive integer, got {phase[key]!r}")
-        for key in _PHASE_BOOLS:
-            if key in phase and not isinstance(phase[key], bool):
-                add(f"{where}.{key}: expected true or false, got {phase[key]!r}")
-        for key in ("starting_kit", "public_data"):
-            if key in phase:
-                file_refs.append((f"{where}.{key}", phase[key], True))
-        order = phase.get("index", 0) if _is_int(phase.get("index", 0)) else 0
-        timeline.append((order, i, phase, start, end))
-    # The unpacker orders phases by index (declaration order when absent) and then
-    # requires each to end before the next one starts.
-    timeline.sort(key=lambda item: item[0])
-    if timeline and timeline[0][2].get("auto_migrate_to_this_phase"):
-        add(f"phases[{timeline[0][1]}].auto_migrate_to_this_phase: not allowed on the first phase")
-    for (_, i, phase, _, end), (_, j, nxt, nxt_start, _) in pairwise(timeline):
-        if phase.get("end") is None:
-            add(f"phases[{i}].end: missing; every phase except the last needs an end")
-        elif end and nxt_start and nxt_start < end:
-            add(f"phases[{j}].start: {nxt_start} is before phase '{phase.get('name')}' ends ({end}); phases must not overlap")
-
-
-def _check_leaderboards(leaderboards: Any, add) -> list[Mapping[str, Any]]:
-    items = _list_of_mappings(leaderboards, "leaderboards", add, True,
-                              "Codabench refuses a bundle without one (note the plural: 'leaderboards')")
-    if isinstance(leaderboards, list) and not leaderboards:
-        add("leaderboards: empty; give one leaderboard with its columns")
-    if len(items) > 1:
-        add(f"leaderboards: {len(items)} given, but Codabench attaches only the first to the phases; merge the columns into one")
-    all_columns: list[Mapping[str, Any]] = []
-    keys_seen: dict[str, str] = {}
-    for i, board in items:
-        where = f"leaderboards[{i}]"
-        _check_text(board.get("title"), f"{where}.title", MAX_LEADERBOARD_TITLE, add)
-        _check_text(board.get("key"), f"{where}.key", MAX_LEADERBOARD_KEY, add)
-        rule = board.get("submission_rule")
-        if rule is not None and rule not in SUBMISSION_RULES:
-            add(f"{where}.submission_rule: {rule!r} is not one of {', '.join(SUBMISSION_RULES)}")
-        if "hidden" in board and not isinstance(board["hidden"], bool):
-            add(f"{where}.hidden: expected true or false, got {board['hidden']!r}")
-        columns = _list_of_mappings(board.get("columns"), f"{where}.columns", add, True, "give at least one column")
-        if isinstance(board.get("columns"), list) and not board["columns"]:
-            add(f"{where}.columns: empty; a leaderboard needs at least one column")
-        indexes: set = set()
-        for j, column in columns:
-            cwhere = f"{where}.columns[{j}]"
-            _check_text(column.get("title"), f"{cwhere}.title", MAX_COLUMN_TITLE, add)
-            if _check_text(column.get("key"), f"{cwhere}.key", MAX_COLUMN_KEY, add):
-                key = column["key"]
-                if key in keys_seen:
-                    add(f"{cwhere}.key: '{key}' is also the key of {keys_seen[key]}; column keys must be unique")
-                else:
-                    keys_seen[key] = cwhere
-            _check_index(column, cwhere, indexes, add, "column")
-            sorting = column.get("sorting", "desc")
-            if sorting not in SORTINGS:
-                add(f"{cwhere}.sorting: {sorting!r} is not 'asc' (smaller is better) or 'desc' (larger is better)")
-            if "precision" in column and (not _is_int(column["precision"]) or column["precision"] < 0):
-                add(f"{cwhere}.precision: expected a non-negative integer of decimals, got {column['precision']!r}")
-            if "hidden" in column and not isinstance(column["hidden"], bool):
-                add(f"{cwhere}.hidden: expected true or false, got {column['hidden']!r}")
-            all_columns.append(column)
-        for j, column in columns:
-            _check_computation(column, f"{where}.columns[{j}]", indexes, add)
-        primary = board.get("primary_index", 0)
-        if not _is_int(primary) or primary not in indexes:
-            listed = ", ".join(str(x) for x in sorted(indexes)) or "none"
-            add(f"{where}.primary_index: {primary!r} is not the index of a column (indexes: {listed})")
-    return all_columns
-
-
-def _check_text(value: Any, where: str, limit: int, add) -> bool:
-    if not isinstance(value, str) or not value.strip():
-        add(f"{where}: required, a non-empty string; got {_kind(value)}")
-        return False
-    if len(value) > limit:
-        add(f"{where}: {value!r} is {len(value)} characters; Codabench allows at most {limit}")
-    return True
-
-
-def _check_computation(column: Mapping[str, Any], where: str, indexes: set, add) -> None:
-    computation = column.get("computation")
-    refs = column.get("computation_indexes")
-    if computation is None:
-        if refs:
-            add(f"{where}.computation_indexes: given without a computation; add computation ({', '.join(COMPUTATIONS)})")
-        return
-    if computation not in COMPUTATIONS:
-        add(f"{where}.computation: {computation!r} is not one of {', '.join(COMPUTATIONS)}")
-    if not isinstance(refs, list) or not refs:
-        add(f"{where}.computation_indexes: required with a computation, a non-empty list of column indexes")
-        return
-    for ref in refs:
-        if not _is_int(ref) or ref not in indexes:
-            add(f"{where}.computation_indexes: {ref!r} is not the index of a column of this leaderboard")
-        elif ref == column.get("index"):
-            add(f"{where}.computation_indexes: the column refers to itself")
-
-
-def _check_score_keys(columns: Sequence[Mapping[str, Any]], score_keys: Collection[str], add) -> None:
-    keyed = [c for c in columns if isinstance(c.get("key"), str)]
-    column_keys = [c["key"] for c in keyed]
-    computed = {c["key"] for c in keyed if c.get("computation") is not None}
-    written = list(dict.fromkeys(score_keys))
-    for key in written:
-        if key not in column_keys:
-            close = difflib.get_close_matches(key, column_keys, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            add(f"scores.json key '{key}': matches no leaderboard column{hint}; Codabench would drop it silently")
-        elif key in computed:
-            add(f"scores.json key '{key}': that column has a computation, so Codabench fills it; the scoring program must not write it")
-    for key in column_keys:
-        if key not in computed and key not in written:
-            add(f"leaderboard column '{key}': no scores.json key writes it, so it would stay empty; "
-                f"write it in the scoring program or remove the column")
-
-
-def _check_file_refs(refs: list[tuple[str, Any, bool]], bundle_files: Collection[str] | None, add) -> None:
-    present: set[str] = set()
-    if bundle_files is not None:
-        for name in bundle_files:
-            parts = PurePosixPath(str(name).strip("/")).parts
-            present.update("/".join(parts[: n + 1]) for n in range(len(parts)))
-    for where, ref, key_allowed in refs:
-        if not isinstance(ref, str) or not ref.strip():
-            add(f"{where}: expected a path in the bundle, got {ref!r}")
-            continue
-        if key_allowed and _is_uuid(ref):
-            continue
-        path = PurePosixPath(ref.strip())
-        if path.is_absolute() or ".." in path.parts or "\\" in ref:
-            add(f"{where}: {ref!r} must be a relative path inside the bundle (no leading '/', '..' or backslash)")
-            continue
-        if bundle_files is not None and str(path).strip("/") not in present:
-            also = " (or the UUID key of a dataset already on Codabench)" if key_allowed else ""
-            add(f"{where}: '{ref}' is not in the bundle; add it{also}")
-
-
-def validate_bundle(zip_path: Path, score_keys: Collection[str] | None = SCORE_KEYS) -> list[str]:
-    """Check a bundle zip: its ``competition.yaml``, the files it names, empty pages, program commands.
-
-    Returns the problems, one line each (empty = ready to upload). Raises ``BundleError``
-    when the file is not a zip or has no readable ``competition.yaml`` at its root.
-    """
-    zip_path = Path(zip_path)
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise BundleError(f"{zip_path}: not a readable zip ({' '.join(str(exc).split())}); pass the bundle .zip") from None
-    with archive:
-        names = [info.filename for info in archive.infolist()]
-        sizes = {info.filename.rstrip("/"): info.file_size for info in archive.infolist() if not info.is_dir()}
-        if "competition.yaml" not in sizes:
-            nested = next((n for n in names if n.endswith("/competition.yaml")), None)
-            hint = f"; it is at '{nested}': zip the folder's contents, not the folder" if nested else ""
-            raise BundleError(f"{zip_path}: no competition.yaml at the root of the zip{hint}")
-        try:
-            data = yaml.safe_load(archive.read("competition.yaml"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {mark.line + 1}" if mark is not None else ""
-            raise BundleError(f"{zip_path}: competition.yaml is not valid YAML{at}; fix the syntax") from None
-        problems = validate_competition_yaml(data, score_keys, names)
-        if not isinstance(data, Mapping):
-            return problems
-        texts = [("terms", data.get("terms"))]
-        texts += [(f"pages[{i}].file", page.get("file")) for i, page in enumerate(data.get("pages") or [])
-                  if isinstance(page, Mapping)]
-        for where, ref in texts:
-            if isinstance(ref, str) and sizes.get(ref.strip("/")) == 0:
-                problems.append(f"{where}: '{ref}' is empty; Codabench refuses empty pages")
-        for i, task in enumerate(data.get("tasks") or []):
-            if isinstance(task, Mapping):
-                for key in ("scoring_program", "ingestion_program"):
-                    problem = _program_problem(archive, sizes, task.get(key))
-                    if problem:
-                        problems.append(f"tasks[{i}].{key}: {problem}")
-    return problems
-
-
-def _program_problem(archive: zipfile.ZipFile, sizes: Mapping[str, int], ref: Any) -> str | None:
-    """A program folder in the bundle must hold a metadata.yaml with a command."""
-    if not isinstance(ref, str) or ref.strip("/") in sizes:  # absent, or a .zip: not inspected here
-        return None
-    folder = ref.strip("/")
-    meta = next((f"{folder}/{name}" for name in ("metadata.yaml", "metadata") if f"{folder}/{name}" in sizes), None)
-    if meta is None:
-        if any(name.startswith(folder + "/") for name in sizes):
-            return f"'{folder}/' has no metadata.yaml; add one with a 'command:'"
-        return None
-    try:
-        metadata = yaml.safe_load(io.BytesIO(archive.read(meta)))
-    except yaml.YAMLError:
-        return f"'{meta}' is not valid YAML"
-    if not isinstance(metadata, Mapping) or not isinstance(metadata.get("command"), str) or not metadata["command"].strip():
-        return f"'{meta}' has no 'command:'; Codabench would not know how to run the program"
-    return None
-
-
 __all__ = [
     "CODE_PHASE",
     "EDITION_FILE",
@@ -1049,7 +438,9 @@ __all__ = [
     "ntire_phases",
     "organiser_data_files",
     "program_command",
-    "validate_bundle",
-    "validate_competition_yaml",
     "write_bundle",
 ]
+
+# The pages and the checker use this module's constants, so they are imported after them.
+from .codabench_pages import pages_text, readme_text  # noqa: E402
+from .codabench_validate import validate_competition_yaml  # noqa: E402

@@ -32,8 +32,8 @@ from .environment import git_commit, harness_fingerprint
 from .images import ImageError, modcrop, read_image
 from .metrics import METRIC_KEYS, image_quality, mean_quality, score_files
 from .records import FAILED, OK, DatasetResult, Environment, ImageResult, SubmissionResult
-from .uploads import (UploadError, UploadLimits, UploadProblem, check_upload_header, match_uploads, open_upload,
-                      read_png_header)
+from .upload_images import check_upload_header, read_png_header
+from .uploads import UploadError, UploadLimits, UploadProblem, match_uploads, open_upload
 
 # How many problems the one-line summary names before "and N more".
 SUMMARY_PROBLEMS = 3

@@ -22,7 +22,8 @@ What keeps the numbers trustworthy (docs/ray.md):
   with the reason; a submission's own failure (crash, timeout, implausible timing) is never
   retried, as locally.
 
-Only this module imports ``ray``, and only when used: ``pip install 'ntire-bench[ray]'``.
+Only this module and ray_node.py (what runs on a node) import ``ray``, and only when used:
+``pip install 'ntire-bench[ray]'``.
 """
 
 from __future__ import annotations
@@ -31,258 +32,26 @@ import importlib.util
 import json
 import logging
 import os
-import re
-import shutil
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Sequence
 
-from .context import Identity, RunConfig, RunContext
-from .data import PreparedDataset, dataset_fingerprint, hidden_paths
-from .environment import (collect_environment, device_name, gpu_telemetry, harness_fingerprint, nvml_static,
-                          resolve_device, telemetry_warnings)
-from .measure import PassJob, PassOutcome, VerifyCandidate, VerifyJob, node_facts, run_pass_job, run_verify_job
-from .plugins import PluginEntry, one_line, sha256_source
+from .context import RunConfig, RunContext
+from .data import PreparedDataset, hidden_paths
+from .environment import harness_fingerprint, telemetry_warnings
+from .measure import PassJob, PassOutcome, VerifyCandidate, VerifyJob
+from .plugins import PluginEntry
 from .protocol import WorkerFailure
-from .records import Environment, Settings, SubmissionResult
+from .ray_node import (CPU_NODE_RESOURCE, DEFAULT_MAX_RETRIES, GPU_MODEL_PREFIX, AttemptLedger, JobReport,
+                       RaySetupError, gpu_model_resource, import_ray, node_log, node_resources, probe_node,
+                       run_on_node, timed_options)
+from .records import SubmissionResult
 from .runner import SubmissionPlan, finish, pass_jobs, plan_submission, record_dataset, verify_submission
 from .store import ResultsStore
 
 __all__ = ["RayExecutor", "RaySetupError", "CPU_NODE_RESOURCE", "GPU_MODEL_PREFIX", "gpu_model_resource",
            "node_resources", "timed_options"]
-
-CPU_NODE_RESOURCE = "ntire_bench_node"
-GPU_MODEL_PREFIX = "ntire_bench_gpu:"
-DEFAULT_MAX_RETRIES = 3
-LOG_TAIL_BYTES = 1 << 20  # of each job's worker log, shipped back to the driver
-
-
-class RaySetupError(ValueError):
-    """The Ray cluster cannot run this benchmark as asked; the message is one line saying what to do."""
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise RaySetupError("--executor ray needs Ray: pip install 'ntire-bench[ray]' (on every node)") from None
-    return ray
-
-
-# ------------------------------------------------------------------- resources
-
-
-def gpu_model_resource(model: str) -> str:
-    """The custom resource that pins a GPU model: ``NVIDIA RTX A6000`` -> ``ntire_bench_gpu:NVIDIA_RTX_A6000``."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", model).strip("_")
-    if not slug:
-        raise RaySetupError(f"GPU model {model!r} has no letters or digits; pass --ray-gpu-model with its name")
-    return GPU_MODEL_PREFIX + slug
-
-
-def node_resources() -> dict[str, float]:
-    """What this machine should advertise to Ray: ``ntire_bench_node`` once, and one GPU-model unit per GPU."""
-    import torch
-
-    resources: dict[str, float] = {CPU_NODE_RESOURCE: 1}
-    if torch.cuda.is_available():
-        for index in range(torch.cuda.device_count()):
-            key = gpu_model_resource(torch.cuda.get_device_name(index))
-            resources[key] = resources.get(key, 0) + 1
-    return resources
-
-
-def timed_options(device: str, gpu_model: str | None = None) -> dict[str, Any]:
-    """Ray task options of a timed (or verification) job: a whole GPU of the pinned model, or a whole CPU node."""
-    if device.startswith("cuda"):
-        if not gpu_model:
-            raise RaySetupError("a CUDA job needs a GPU model to pin; pass --ray-gpu-model NAME")
-        return {"num_cpus": 1, "num_gpus": 1, "resources": {gpu_model_resource(gpu_model): 1}}
-    return {"num_cpus": 1, "resources": {CPU_NODE_RESOURCE: 1}}
-
-
-# ------------------------------------------------------------------- on a node
-
-
-@dataclass
-class JobReport:
-    """What a node returns for one job: the outcome or the submission's failure, and where it ran."""
-
-    key: str
-    attempt: int
-    facts: dict[str, Any]
-    value: Any = None  # PassOutcome for a pass, the largest difference for a verification
-    failure: str | None = None
-    log: bytes = b""
-    seconds: float = 0.0
-
-
-class AttemptLedger:
-    """Every attempt of every job, registered as it starts (a Ray actor on the driver's node).
-
-    An attempt that registered but did not return was lost with its worker or node: a retry.
-    """
-
-    def __init__(self) -> None:
-        self._attempts: dict[str, list[dict[str, Any]]] = {}
-
-    def begin(self, key: str, facts: dict[str, Any]) -> int:
-        attempts = self._attempts.setdefault(key, [])
-        attempts.append({**facts, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        return len(attempts)
-
-    def attempts(self, key: str) -> list[dict[str, Any]]:
-        return list(self._attempts.get(key, []))
-
-
-def _node_log(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def _here(device: str) -> dict[str, Any]:
-    """Where a job runs: host, Ray node, worker pid, and the device model (GPU name, UUID and driver)."""
-    import ray
-
-    facts = node_facts(device)
-    facts.update(ray_node=ray.get_runtime_context().get_node_id(), pid=os.getpid(), device_name=device_name(device))
-    if device.startswith("cuda"):
-        uuid = facts.get("gpu_uuid")
-        if uuid and not str(uuid).startswith("GPU-"):
-            facts["gpu_uuid"] = uuid = f"GPU-{uuid}"
-        facts["driver"] = nvml_static(uuid).get("driver")
-    return facts
-
-
-@lru_cache(maxsize=64)
-def _local_fingerprint(stamp: tuple) -> str:
-    from .data import ImagePair
-
-    return dataset_fingerprint(ImagePair(name, Path(lr), Path(hr)) for name, lr, _, hr, _ in stamp)
-
-
-def _dataset_here(dataset: PreparedDataset) -> str | None:
-    """Why this node's copy of ``dataset`` cannot be used (missing, or not the driver's files), or None."""
-    try:
-        stamp = tuple((p.name, str(p.lr_path), p.lr_path.stat().st_mtime_ns, str(p.hr_path),
-                       p.hr_path.stat().st_mtime_ns) for p in dataset.pairs)
-    except OSError as exc:
-        return (f"dataset {dataset.spec.name} is not readable here ({exc.filename}: {exc.strerror}); dataset paths "
-                "must be valid on every node (a shared file system, docs/ray.md)")
-    if _local_fingerprint(stamp) != dataset.fingerprint:
-        return (f"dataset {dataset.spec.name} here differs from the driver's copy (fingerprint mismatch); "
-                "every node must see the same files at the same paths")
-    return None
-
-
-def _node_problem(job: Any, ctx: RunContext, facts: dict[str, Any]) -> str | None:
-    """Why this node must not run ``job`` for this run (other code, torch, device model or data), or None."""
-    import torch
-
-    where = f"node {facts.get('host')} (Ray node {str(facts.get('ray_node'))[:12]})"
-
-    if harness_fingerprint() != ctx.environment.harness_fingerprint:
-        return f"{where} runs other ntire-bench code than the run's; install the same version on every node"
-    if torch.__version__ != ctx.environment.torch:
-        return f"{where} has torch {torch.__version__}, the run measures with {ctx.environment.torch}"
-    if facts.get("device_name") != ctx.environment.device_name:
-        return (f"{where} has {facts.get('device_name')}, the run measures on {ctx.environment.device_name}; "
-                "advertise the pinning resource only on nodes of that model (docs/ray.md)")
-    problem = _submission_here(job.entry, job.identity)
-    if problem is None and isinstance(job, PassJob):
-        problem = _dataset_here(job.dataset)
-    return f"{where}: {problem}" if problem else None
-
-
-@lru_cache(maxsize=256)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    return sha256_source(Path(path))
-
-
-def _digest_here(path: Path) -> str:
-    if path.is_dir():  # a package: its files' times are not in the directory's, so no cache
-        return sha256_source(path)
-    stat = path.stat()
-    return _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-def _submission_here(entry: PluginEntry, identity: Identity) -> str | None:
-    """Why this node's copy of the submission's code or weights is not the driver's, or None."""
-    checks = [] if entry.source.startswith("entry-point:") else [(Path(entry.source), entry.source_sha256, "its code")]
-    if identity.checkpoint is not None:
-        checks.append((identity.checkpoint, identity.checkpoint_sha256, "its checkpoint"))
-    for path, expected, what in checks:
-        try:
-            found = _digest_here(path)
-        except OSError:
-            return (f"{entry.name}: {what} {path} is not readable here; submissions and checkpoints must be at the "
-                    "same paths on every node (a shared file system, docs/ray.md)")
-        if expected and found != expected:
-            return f"{entry.name}: {what} {path} here differs from the driver's copy"
-    return None
-
-
-def _run_on_node(kind: str, job: Any, ctx: RunContext, key: str, ledger: Any) -> JobReport:
-    """A Ray task: register the attempt, check the node, run the job with node-local logs, report back."""
-    import ray
-
-    facts = _here(ctx.device)
-    attempt = ray.get(ledger.begin.remote(key, facts))
-    workdir = Path(tempfile.mkdtemp(prefix="ntire-bench-ray-"))
-    # Logs go to a private directory here and travel back: results and logs are written by the driver only.
-    config = replace(ctx.config, out_dir=workdir, log=_node_log, progress=False)
-    node_ctx = replace(ctx, config=config, store=ResultsStore(workdir), hidden=[*ctx.hidden, workdir])
-    cuda = ctx.device.startswith("cuda")
-    started = time.perf_counter()
-    value, failure, log = None, None, b""
-    niceness = os.getpriority(os.PRIO_PROCESS, 0)
-    try:
-        facts["niceness"] = _renice(0)  # the submission's process inherits it
-        failure = _node_problem(job, ctx, facts)
-        if failure is None:
-            before = gpu_telemetry(facts.get("gpu_uuid")) if cuda else None
-            try:
-                value = run_pass_job(job, node_ctx) if kind == "pass" else run_verify_job(job, node_ctx)
-            except WorkerFailure as exc:
-                failure = str(exc)
-            if cuda:
-                facts["telemetry"] = {"start": before, "end": gpu_telemetry(facts.get("gpu_uuid"))}
-    except Exception as exc:  # the harness itself failed here (unreadable image, full disk): this job's
-        failure = f"node {facts.get('host')}: the harness failed: {one_line(exc)}"  # submission fails, the run goes on
-    finally:
-        _renice(niceness)
-        for path in (workdir / "logs").glob("*.log"):
-            with open(path, "rb") as fh:
-                fh.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
-                log += fh.read()
-        shutil.rmtree(workdir, ignore_errors=True)
-    return JobReport(key, attempt, facts, value, failure, log, time.perf_counter() - started)
-
-
-def _renice(value: int) -> int:
-    """Set this process's niceness to ``value`` where allowed; return the niceness in force.
-
-    Ray starts its workers at niceness 15 (``RAY_worker_niceness``) so that its own daemons
-    come first; a timed submission at 15 yields to every other process of the node. Lowering
-    it needs root or CAP_SYS_NICE; otherwise start the nodes with RAY_worker_niceness=0.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, value)
-    except OSError:
-        pass
-    return os.getpriority(os.PRIO_PROCESS, 0)
-
-
-def _probe_node(config: RunConfig, device: str) -> tuple[str, Environment, Settings, dict[str, Any]]:
-    """A Ray task on a node of the measured class: the device, environment and settings the run records."""
-    device = resolve_device(device)
-    return (device, collect_environment(device, config.threads_for(device)), config.settings(device),
-            _here(device))
-
 
 # ------------------------------------------------------------------- the driver
 
@@ -342,7 +111,7 @@ class RayExecutor:
 
     def connect(self) -> Any:
         """Join (or start) the Ray cluster; return the ``ray`` module."""
-        ray = _import_ray()
+        ray = import_ray()
         if ray.is_initialized():
             return ray
         address = self.address or os.environ.get("RAY_ADDRESS")
@@ -364,12 +133,12 @@ class RayExecutor:
     def close(self) -> None:
         """Shut down the Ray instance this executor started (a cluster it joined stays up)."""
         if self._ledger is not None:
-            ray = _import_ray()
+            ray = import_ray()
             if ray.is_initialized():
                 ray.kill(self._ledger)
             self._ledger = None
         if self._started:
-            _import_ray().shutdown()
+            import_ray().shutdown()
             self._started = False
 
     def _ledger_actor(self, ray: Any) -> Any:
@@ -451,8 +220,8 @@ class RayExecutor:
     def _call(self, kind: str, job: Any, ctx: RunContext) -> JobReport:
         ray = self.connect()
         options = timed_options(ctx.device, (ctx.environment.gpu or {}).get("name"))
-        node_ctx = replace(ctx, config=replace(ctx.config, log=_node_log, progress=False))
-        task = ray.remote(_run_on_node).options(max_retries=self.max_retries, retry_exceptions=False, **options)
+        node_ctx = replace(ctx, config=replace(ctx.config, log=node_log, progress=False))
+        task = ray.remote(run_on_node).options(max_retries=self.max_retries, retry_exceptions=False, **options)
         return ray.get(task.remote(kind, job, node_ctx, f"{kind}-{time.monotonic_ns()}", self._ledger_actor(ray)))
 
     # -- the whole run
@@ -465,8 +234,8 @@ class RayExecutor:
             device = self.cluster_device(config.device)
             model = self.pinned_gpu_model(device)
             options = timed_options(device, model)
-            node_config = replace(config, log=_node_log, progress=False)
-            probe = ray.remote(_probe_node).options(max_retries=self.max_retries, **options)
+            node_config = replace(config, log=node_log, progress=False)
+            probe = ray.remote(probe_node).options(max_retries=self.max_retries, **options)
             try:
                 device, environment, settings, facts = ray.get(probe.remote(node_config, device))
             except ray.exceptions.RayError as exc:
@@ -498,9 +267,9 @@ class _ClusterRun:
                  header: dict[str, Any]):
         self.ray, self.ctx, self.seed, self.header = ray, ctx, seed, header
         # Shipped once to the object store; every task reads the same copy.
-        self.node_ctx = ray.put(replace(ctx, config=replace(ctx.config, log=_node_log, progress=False)))
+        self.node_ctx = ray.put(replace(ctx, config=replace(ctx.config, log=node_log, progress=False)))
         self.ledger = executor._ledger_actor(ray)
-        self.task = ray.remote(_run_on_node).options(max_retries=executor.max_retries, retry_exceptions=False,
+        self.task = ray.remote(run_on_node).options(max_retries=executor.max_retries, retry_exceptions=False,
                                                      **options)
         self.pending: dict[Any, tuple[_Submission, str, str, tuple[int, int]]] = {}
         self.nodes_seen: set[str] = set()

@@ -21,8 +21,10 @@ from test_evaluate import VALID, Set5Run, set5_run
 
 from ntire_bench.cli import main
 from ntire_bench.codabench import (DETAILED_FILE, EXIT_OK, EXIT_REJECTED, EXIT_SETUP, INGESTION_MANIFEST, NOT_RANKED,
-                                   SCORES_FILE, IngestionOptions, ingest_program, leaderboard_scores, score_program)
-from ntire_bench.codabench_bundle import SCORE_KEYS, validate_bundle, validate_competition_yaml
+                                   SCORES_FILE, leaderboard_scores, score_program)
+from ntire_bench.codabench_ingest import IngestionOptions, ingest_program
+from ntire_bench.codabench_bundle import SCORE_KEYS
+from ntire_bench.codabench_validate import validate_bundle, validate_competition_yaml
 from ntire_bench.records import FAILED, SubmissionResult
 from ntire_bench.store import atomic_write_json, read_result
 

@@ -24,10 +24,9 @@ from ntire_bench.codabench_bundle import (
     ntire_phases,
     organiser_data_files,
     program_command,
-    validate_bundle,
-    validate_competition_yaml,
     write_bundle,
 )
+from ntire_bench.codabench_validate import validate_bundle, validate_competition_yaml
 
 ORGANISER_FILES = ["reference_data/development_hr.zip", "reference_data/final_hr.zip", "input_data/final_lr.zip"]
 SCORE = "ntire-bench codabench score --input /app/input --output /app/output --edition ntire2026"

@@ -152,7 +152,7 @@ def test_a_node_refuses_other_copies_of_the_code_weights_or_data(tmp_path):
     from helpers import make_dataset
 
     from ntire_bench.context import Identity
-    from ntire_bench.ray_executor import _dataset_here, _submission_here
+    from ntire_bench.ray_node import dataset_problem as _dataset_here, submission_problem as _submission_here
 
     (dataset,) = prepare_datasets([DatasetSpec(name="tiny", hr_dir=str(make_dataset(tmp_path / "d", count=2) / "HR"),
                                                lr_dir=str(tmp_path / "d" / "LR"))], progress=False)

@@ -17,10 +17,10 @@ from ntire_bench.uploads import (
     UploadError,
     UploadLimits,
     UploadProblem,
-    check_upload_image,
     match_uploads,
     open_upload,
 )
+from ntire_bench.upload_images import check_upload_image
 
 HR_NAMES = ["0801", "0802", "0803"]
 HR_HW = (32, 40)
