@@ -14,8 +14,6 @@ Ranks still follow the scores alone, as the organisers rank.
 
 from __future__ import annotations
 
-import difflib
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -25,6 +23,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from . import __version__
+from .board_checks import (check_one_device, check_one_gpu_model, check_same_measurement, check_unique,
+                           find_baseline)
 from .editions import SCORE_KEYS, Edition, EditionError, load_edition, resolve_thresholds, threshold_misses
 from .records import FAILED, OK, RUNNING, SubmissionResult
 from .scored_runtime import (RuntimeRule, ScoringError, dataset_runtimes, interval_method, runtime_rule,
@@ -102,89 +102,6 @@ def final_score(score_lns: Mapping[str, float], weights: Mapping[str, float]) ->
     if max(score_lns[k] for k in keys) < 700.0:
         return sum(weights[k] * math.exp(score_lns[k]) for k in keys)
     return from_ln(final_score_ln(score_lns, weights))
-
-
-# ------------------------------------------------------------------------ checks
-
-
-def _find_baseline(results: list[SubmissionResult], name: str) -> SubmissionResult:
-    exact = [r for r in results if r.submission == name]
-    matches = exact or [r for r in results if r.submission.lower() == name.lower()]
-    if len(matches) == 1:
-        return matches[0]
-    names = sorted(r.submission for r in results)
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    raise ScoringError(f"baseline '{name}' is not among the results ({', '.join(names)}); {hint}"
-                       "run the baseline on the same machine or pass --baseline NAME")
-
-
-def _check_unique(results: list[SubmissionResult]) -> None:
-    by_name: dict[str, list[str]] = {}
-    for result in results:
-        by_name.setdefault(result.submission, []).append(result.label)
-    for name, sources in by_name.items():
-        if len(sources) > 1:
-            raise ScoringError(f"submission '{name}' appears more than once ({', '.join(sources)}); "
-                               "keep one results file per submission")
-
-
-def check_one_gpu_model(results: list[SubmissionResult]) -> None:
-    """Refuse results timed on more than one GPU model: each result's GPU and, from a cluster, every job's."""
-    by_model: dict[str, list[str]] = {}
-    for result in results:
-        models = {(result.environment.gpu or {}).get("name")}
-        models |= {job.get("gpu") for job in (result.environment.executor or {}).get("jobs", [])
-                   if isinstance(job, Mapping)}
-        for model in sorted(m for m in models if m):
-            by_model.setdefault(str(model), []).append(result.label)
-    if len(by_model) > 1:
-        parts = "; ".join(f"{model}: {', '.join(sources)}" for model, sources in sorted(by_model.items()))
-        raise ScoringError(f"results come from different GPU models ({parts}); one leaderboard never mixes GPU "
-                           "models: pin one model (docs/ray.md) or score each model's results separately")
-
-
-def _check_one_device(results: list[SubmissionResult]) -> str:
-    """The one device the results were measured on; mixed devices are an error."""
-    by_device: dict[str, list[str]] = {}
-    for result in results:
-        name = result.environment.device_name or result.environment.device
-        if name:
-            by_device.setdefault(name, []).append(result.label)
-    if len(by_device) > 1:
-        parts = "; ".join(f"{device}: {', '.join(sources)}" for device, sources in by_device.items())
-        raise ScoringError(f"results come from different devices ({parts}); runtimes are only comparable "
-                           "on one device, so score each device's results directory separately")
-    return next(iter(by_device), "unknown")
-
-
-def _measurement(result: SubmissionResult) -> tuple[str, str] | None:
-    """What must match between ranked results: the measurement settings and the harness code."""
-    if result.settings is None:
-        return None  # a published table, or a record made by hand: nothing measured here
-    code = result.environment.harness_fingerprint or result.environment.git_commit or "unknown"
-    return json.dumps(result.settings.comparable(), sort_keys=True), code
-
-
-def _check_same_measurement(results: list[SubmissionResult]) -> None:
-    """Refuse to rank together results measured with different settings or harness code."""
-    groups: dict[tuple[str, str], list[SubmissionResult]] = {}
-    for result in results:
-        key = _measurement(result)
-        if key is not None and result.status != FAILED:
-            groups.setdefault(key, []).append(result)
-    if len(groups) < 2:
-        return
-    (key_a, first), (key_b, second) = list(groups.items())[:2]
-    a, b = first[0], second[0]
-    if key_a[1] != key_b[1]:
-        what = f"harness code {key_a[1][:12]} in {a.label}, {key_b[1][:12]} in {b.label}"
-    else:
-        sa, sb = json.loads(key_a[0]), json.loads(key_b[0])
-        diffs = [k for k in sa if sa[k] != sb.get(k)]
-        what = "; ".join(f"{k} {sa[k]!r} in {a.label}, {sb.get(k)!r} in {b.label}" for k in diffs)
-    raise ScoringError(f"results were measured differently ({what}); re-run them together with one "
-                       "ntire-bench version and the same options, or score each directory separately")
 
 
 # ---------------------------------------------------------------------- the board
@@ -418,11 +335,11 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
     results = list(results)
     if not results:
         raise ScoringError("no results to score; run `ntire-bench run` first or pass --results DIR")
-    _check_unique(results)
+    check_unique(results)
     check_one_gpu_model(results)
-    device = _check_one_device(results)
-    _check_same_measurement(results)
-    base = _find_baseline(results, baseline or edition.baseline)
+    device = check_one_device(results)
+    check_same_measurement(results)
+    base = find_baseline(results, baseline or edition.baseline)
     if base.status in (FAILED, RUNNING):
         raise ScoringError(f"baseline '{base.submission}' cannot normalise the scores: {base.unranked_reason()} "
                            f"({base.label}); fix and re-run the baseline before scoring")
