@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from . import __version__
-
 from .cli_scoring import COMMANDS as RESULTS_COMMANDS, DEFAULT_DATASETS_FILE, DataError
 
 

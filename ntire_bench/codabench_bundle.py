@@ -14,7 +14,7 @@ and every phase but the last needs an end; times are read as UTC (an offset is d
 The harness never bundles ground truth: the organiser adds the HR reference zips (and the
 LR input zips of code phases) named by :func:`organiser_data_files`. An edition given as a
 YAML file is copied into each program folder as ``edition.yaml`` (the programs run there).
-The programs themselves are in codabench.py, the bundle's pages in codabench_pages.py and the
+The programs themselves are in codabench.py and codabench_ingest.py, the bundle's pages in codabench_pages.py and the
 checker in codabench_validate.py; docs/codabench.md is the organiser's guide.
 """
 
@@ -203,7 +203,6 @@ class BundleSpec:
 _PAGES = (("overview", "Overview"), ("evaluation", "Evaluation"), ("submission", "Submission"), ("terms", "Terms"))
 
 
-
 def program_command(command: str, requirement: str | None) -> str:
     """The ``metadata.yaml`` command: ``command`` itself, or a ``sh -c`` that pip-installs first.
 
@@ -352,6 +351,9 @@ def write_bundle(spec: BundleSpec, out_zip: Path) -> Path:
     program's keys) before anything is written; ``BundleError`` lists what is wrong. The
     zip is reproducible: fixed timestamps, sorted members.
     """
+    from .codabench_pages import pages_text, readme_text  # they import this module's constants
+    from .codabench_validate import validate_competition_yaml
+
     edition = _check_spec(spec)
     needs_ingestion = any(phase.kind == CODE_PHASE for phase in spec.phases)
     data = competition_yaml(spec)
@@ -440,7 +442,3 @@ __all__ = [
     "program_command",
     "write_bundle",
 ]
-
-# The pages and the checker use this module's constants, so they are imported after them.
-from .codabench_pages import pages_text, readme_text  # noqa: E402
-from .codabench_validate import validate_competition_yaml  # noqa: E402

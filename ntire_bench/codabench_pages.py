@@ -13,7 +13,6 @@ from .editions import Edition
 # --------------------------------------------------------------------------- pages
 
 
-
 def _when(moment: datetime | None) -> str:
     return "open-ended" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
 

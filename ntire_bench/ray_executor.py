@@ -47,7 +47,7 @@ from .ray_node import (CPU_NODE_RESOURCE, DEFAULT_MAX_RETRIES, GPU_MODEL_PREFIX,
                        RaySetupError, gpu_model_resource, import_ray, node_log, node_resources, probe_node,
                        run_on_node, timed_options)
 from .records import SubmissionResult
-from .runner import SubmissionPlan, finish, pass_jobs, plan_submission, record_dataset, verify_submission
+from .runner import SubmissionPlan, dependency_digests, finish, pass_jobs, plan_submission, record_dataset, verify_submission
 from .store import ResultsStore
 
 __all__ = ["RayExecutor", "RaySetupError", "CPU_NODE_RESOURCE", "GPU_MODEL_PREFIX", "gpu_model_resource",
@@ -310,6 +310,8 @@ class _ClusterRun:
 
     def _collect(self, ref: Any) -> None:
         state, kind, label, slot = self.pending.pop(ref)
+        if state.done:  # its submission already failed; this job's outcome is not needed
+            return
         key = f"{state.plan.entry.name}/{label}"
         try:
             report: JobReport | None = self.ray.get(ref)
@@ -319,15 +321,13 @@ class _ClusterRun:
         attempts = self.ray.get(self.ledger.attempts.remote(key))
         final = report.attempt if report is not None else len(attempts) + 1
         retries = [self._retry(label, number, facts) for number, facts in enumerate(attempts[: final - 1], 1)]
-        if state.done:
-            return
         record = state.plan.record
         if report is None:
             self._note(record, retries=retries)
             self._fail(state, f"{label}: Ray gave up after {len(attempts)} attempt(s): {lost_reason}")
             return
         self._append_log(state.plan.entry.name, report.log)
-        job = {"job": label, **{k: v for k, v in report.facts.items() if k != "telemetry"},
+        job = {"job": label, **{k: v for k, v in report.facts.items() if k not in ("telemetry", "dependencies")},
                "attempts": report.attempt, "seconds": round(report.seconds, 3)}
         self.nodes_seen.add(str(report.facts.get("ray_node")))
         if report.facts.get("niceness"):
@@ -339,6 +339,11 @@ class _ClusterRun:
             job["telemetry"] = telemetry
             record.warnings = list(dict.fromkeys(record.warnings + telemetry_warnings(telemetry["start"],
                                                                                       telemetry["end"])))
+        if report.failure is None and kind == "pass":
+            stale = _stale_dependency(report.facts.get("dependencies") or {})
+            if stale:
+                report.failure = (f"{label}: node {report.facts.get('host')} imported another copy of {stale} than the "
+                                  "driver has; every node must see the same files at the same paths (docs/ray.md)")
         if report.failure is not None:
             self._note(record, jobs=[job], retries=retries)
             self._fail(state, report.failure)
@@ -419,6 +424,14 @@ class _ClusterRun:
                 del self.pending[ref]
                 self.ray.cancel(ref)
         finish(state.plan.record, self.ctx, failure=reason)
+
+
+def _stale_dependency(node_digests: dict[str, str]) -> str | None:
+    """A module the node's worker imported whose bytes differ from the driver's file at that path, or None."""
+    for path, digest in sorted(node_digests.items()):
+        if dependency_digests([path]).get(path) != digest:
+            return path
+    return None
 
 
 def _ray_error_line(exc: BaseException) -> str:

@@ -27,6 +27,7 @@ from .measure import PassJob, node_facts, run_pass_job, run_verify_job
 from .plugins import PluginEntry, one_line, sha256_source
 from .protocol import WorkerFailure
 from .records import Environment, Settings
+from .runner import dependency_digests
 from .store import ResultsStore
 
 CPU_NODE_RESOURCE = "ntire_bench_node"
@@ -220,6 +221,8 @@ def run_on_node(kind: str, job: Any, ctx: RunContext, key: str, ledger: Any) -> 
             before = gpu_telemetry(facts.get("gpu_uuid")) if cuda else None
             try:
                 value = run_pass_job(job, node_ctx) if kind == "pass" else run_verify_job(job, node_ctx)
+                if kind == "pass":  # the driver compares them with its own copies (the team's modules)
+                    facts["dependencies"] = dependency_digests(value.loaded.get("dependencies", []))
             except WorkerFailure as exc:
                 failure = str(exc)
             if cuda:

@@ -102,8 +102,10 @@ def noise_marker(row: pd.Series, spans: dict[int, tuple[int, int]], track: str =
     return f"≈{best}" if best == worst else f"≈{best}–{worst}"
 
 
-NOISE_LEGEND = ("Intervals are {confidence:.0%} confidence intervals of the timed runtime carried through the "
-                "score formula; the score's includes the baseline's own timing noise. ≈a–b marks ranked rows "
+NOISE_LEGEND = ("Score intervals carry the {confidence:.0%} confidence intervals of the timed runtimes through the "
+                "score formula, the baseline's own timing noise included; each runtime's interval is at "
+                "{confidence:.0%}, so the combined coverage is lower (Bonferroni: at least 1 minus the sum of "
+                "their miss rates, e.g. 90% for two). ≈a–b marks ranked rows "
                 "whose scores cannot be told apart at this measurement noise (their intervals, with the "
                 "baseline's runtime held fixed, overlap): ranks a to b are within noise. Ranks still follow the "
                 "scores, as the organisers rank. Rows without an interval are never marked.")
@@ -177,7 +179,7 @@ def format_table(board: Leaderboard) -> str:
     psnr_cols = [PSNR_PREFIX + d for d in board.thresholds] or psnr_columns(board)[:3]
     intervals = has_intervals(board)
     spans = noise_spans(board)
-    extra = ["95% interval", "noise"] if intervals else []
+    extra = ["score interval", "noise"] if intervals else []
     header = (["rank", "submission", "score"] + extra + ["ms", "params_M", "GFLOPs"]
               + [c[len(PSNR_PREFIX):] for c in psnr_cols] + ["note"])
     lines = []
@@ -227,7 +229,7 @@ def to_markdown(board: Leaderboard) -> str:
     psnr_cols = psnr_columns(board)
     intervals = has_intervals(board)
     spans, runtime_spans = noise_spans(board), noise_spans(board, "runtime")
-    header = (["Rank", "Submission", "Score"] + (["95% interval", "Within noise"] if intervals else [])
+    header = (["Rank", "Submission", "Score"] + (["Score interval", "Within noise"] if intervals else [])
               + ["Runtime (ms)", "Params (M)", "FLOPs (G)"]
               + [f"PSNR {c[len(PSNR_PREFIX):]}" for c in psnr_cols]
               + ["S runtime (rank)", "S FLOPs (rank)", "S params (rank)", "Note"])

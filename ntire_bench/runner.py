@@ -258,13 +258,19 @@ def apply_load_report(record: SubmissionResult, loaded: dict[str, Any], sandbox:
     if record.checkpoint is not None:
         record.checkpoint.trusted_pickle = "trust_pickle" in record.opt_ins
     record.sandbox = sandbox
-    dependencies = {}
-    for path in loaded.get("dependencies", []):
+    if record.plugin is not None:
+        record.plugin.dependencies = {**record.plugin.dependencies,
+                                      **dependency_digests(loaded.get("dependencies", []))}
+
+
+def dependency_digests(paths: Sequence[Any]) -> dict[str, str]:
+    """``{path: sha256}`` of the Python files a worker reported importing from outside site-packages."""
+    digests = {}
+    for path in paths:
         candidate = Path(str(path))
         if candidate.suffix == ".py" and candidate.is_file() and candidate.stat().st_size < 50 * 2**20:
-            dependencies[str(candidate)] = sha256_file(candidate)
-    if record.plugin is not None:
-        record.plugin.dependencies = {**record.plugin.dependencies, **dependencies}
+            digests[str(candidate)] = sha256_file(candidate)
+    return digests
 
 
 def finish(record: SubmissionResult, ctx: RunContext, failure: str | None = None,

@@ -20,7 +20,6 @@ class ScoringError(Exception):
     """Results or an edition cannot be scored; the message is one line saying what to do."""
 
 
-
 # The confidence of the runtime intervals the harness records (measure.dataset_runtime uses
 # the stats default) and so of every interval derived from them.
 INTERVAL_CONFIDENCE = 0.95
@@ -92,14 +91,15 @@ def scored_runtimes(result: SubmissionResult, baseline: SubmissionResult,
     return means[0], means[1]
 
 
-def _dataset_intervals(result: SubmissionResult) -> dict[str, tuple[float, float]]:
-    """``{dataset: (ci_low, ci_high)}`` for every measured runtime that records its interval.
+def _dataset_intervals(result: SubmissionResult, names: list[str]) -> dict[str, tuple[float, float]]:
+    """``{dataset: (ci_low, ci_high)}`` for the datasets ``names`` whose measured runtime records its interval.
 
     Raises ScoringError, naming the file and dataset, for an interval that is half given, not
-    finite, below 0 or does not hold its own headline.
+    finite, below 0 or does not hold its own headline (only datasets that are scored are read).
     """
     out = {}
-    for name, dataset in result.datasets.items():
+    for name in names:
+        dataset = result.datasets[name]
         stats = dataset.runtime_ms
         if stats is None or not math.isfinite(stats.mean) or (stats.ci_low is None and stats.ci_high is None):
             continue
@@ -133,8 +133,11 @@ def scored_runtime_intervals(result: SubmissionResult, baseline: SubmissionResul
     own_sets, base_sets, weights = _rule_datasets(own, base, rule)
     intervals: list[Interval | None] = []
     for record, runtimes, datasets in ((result, own, own_sets), (baseline, base, base_sets)):
-        bounds = _dataset_intervals(record)
-        if datasets is None or not all(d in bounds for d in datasets):
+        if datasets is None:
+            intervals.append(None)
+            continue
+        bounds = _dataset_intervals(record, datasets)
+        if not all(d in bounds for d in datasets):
             intervals.append(None)
             continue
         point = _rule_mean({d: v[0] for d, v in runtimes.items()}, datasets, weights)

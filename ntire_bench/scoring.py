@@ -63,7 +63,6 @@ _LN10 = math.log(10.0)
 _INELIGIBLE_ORDER = {OK: 0, "reference": 1, "no_weights": 2, RUNNING: 3, FAILED: 4}
 
 
-
 # --------------------------------------------------------------------------- scores
 
 

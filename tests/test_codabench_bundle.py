@@ -337,3 +337,18 @@ def test_by_default_each_phase_kind_has_its_own_scoring_program(tmp_path):
     assert "--phase code" in " ".join(code["command"]) if isinstance(code["command"], list) \
         else "--phase code" in code["command"]
     assert {task["scoring_program"] for task in competition["tasks"]} == {"scoring_program", "scoring_program_results"}
+
+
+def test_the_check_command_in_the_bundle_readme_runs_in_a_fresh_interpreter(bundle: Path) -> None:
+    """The README's one-line check imports codabench_validate first (no other module loaded)."""
+    import re
+    import subprocess
+    import sys
+
+    readme = _read(bundle, "README.md").decode()
+    (code,) = re.findall(r'python -c "([^"]+)"', readme)
+    out = subprocess.run([sys.executable, "-c", code], cwd=bundle.parent, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # Before the organiser adds the ground truth, the check names exactly the files still to add.
+    missing = re.findall(r"'([\w/]+\.zip)' is not in the bundle", out.stdout)
+    assert sorted(missing) == sorted(organiser_data_files(BundleSpec(lock_phases=False)))

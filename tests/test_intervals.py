@@ -144,7 +144,7 @@ def test_rows_without_an_interval_show_none_and_are_never_flagged():
     board = score_results([rlfn(), entry("a", 8.0, None), entry("b", 8.0, None)], edition="ntire2024")
     assert board.table["within_noise"].isna().all() and board.table["tie_group"].isna().all()
     assert board.table["score_low"].isna().all() and board.intervals is None
-    assert "95% interval" not in report.to_markdown(board) and "95% interval" not in report.format_table(board)
+    assert "Score interval" not in report.to_markdown(board) and "score interval" not in report.format_table(board)
     # One row measured with intervals among rows without: compared with nobody, so not flagged.
     mixed = score_results([rlfn(), entry("a", 8.0, 0.5), entry("b", 8.0, None)], edition="ntire2024")
     assert not row(mixed, "a")["within_noise"] and pd.isna(row(mixed, "b")["within_noise"])
@@ -217,7 +217,7 @@ def test_json_is_strict_with_intervals_as_numbers(noisy_board, tmp_path):
 
 def test_markdown_shows_the_interval_marker_and_legend(noisy_board):
     text = report.to_markdown(noisy_board)
-    assert "Intervals are 95% confidence intervals" in text and "Ranks still follow the scores" in text
+    assert "Score intervals carry the 95% confidence intervals" in text and "Ranks still follow the scores" in text
     a_line = next(line for line in text.splitlines() if line.startswith("| 2 | a |"))
     low, high = (0.7 * math.exp(2 * 7.7 / 10.3) + 0.3 * E2, 0.7 * math.exp(2 * 8.3 / 9.7) + 0.3 * E2)
     assert f"| [{low:.4f}, {high:.4f}] | ≈2–3 | 8.00 [7.70, 8.30] |" in a_line
@@ -236,7 +236,7 @@ def test_html_shows_intervals_tie_badges_bands_and_the_legend(noisy_board, tmp_p
 
 def test_terminal_table_adds_the_interval_and_marker_columns(noisy_board):
     lines = report.format_table(noisy_board).splitlines()
-    assert "95% interval" in lines[1] and "noise" in lines[1]
+    assert "score interval" in lines[1] and "noise" in lines[1]
     assert lines[3].split()[:5][0:2] == ["2", "a"] and "≈2–3" in lines[3]
     assert lines[-1].startswith("≈a–b")
 
@@ -250,3 +250,11 @@ def test_an_interval_that_does_not_hold_its_runtime_is_refused_naming_the_field(
     bad.datasets[V].runtime_ms.ci_low, bad.datasets[V].runtime_ms.ci_high = low, high
     with pytest.raises(ScoringError, match=rf"submission 'a'.*datasets\.{V}\.runtime_ms interval"):
         score_results([rlfn(), bad], edition="ntire2024")
+
+
+def test_a_bad_interval_on_a_dataset_that_is_not_scored_does_not_block_the_board():
+    extra = "Set5"  # measured, but not one of the edition's runtime datasets
+    bad = make_result("a", psnr={**PSNR, extra: 30.0}, runtime=8.0, interval=0.2)
+    bad.datasets[extra].runtime_ms.ci_low, bad.datasets[extra].runtime_ms.ci_high = 9.0, 9.5
+    row = score_results([rlfn(), bad], edition="ntire2024").table.set_index("submission").loc["a"]
+    assert row["runtime_ms_low"] == pytest.approx(7.8) and row["runtime_ms_high"] == pytest.approx(8.2)

@@ -170,6 +170,20 @@ def test_a_node_refuses_other_copies_of_the_code_weights_or_data(tmp_path):
                                                                                                               missing)
 
 
+def test_a_node_that_imported_other_team_code_is_caught(tmp_path):
+    from ntire_bench.ray_executor import _stale_dependency
+    from ntire_bench.runner import dependency_digests
+
+    module = tmp_path / "team99_net.py"
+    module.write_text("WIDTH = 48\n")
+    on_node = dependency_digests([module])  # what the node's worker imported, hashed there
+    assert _stale_dependency(on_node) is None
+    module.write_text("WIDTH = 64\n")  # the driver's copy is not the node's
+    assert _stale_dependency(on_node) == str(module)
+    module.unlink()
+    assert _stale_dependency(on_node) == str(module)
+
+
 # ------------------------------------------------------------------------ faults
 
 
@@ -263,7 +277,10 @@ def test_timed_jobs_hold_a_whole_gpu_of_the_pinned_model(cluster):
     assert all(later[1] >= earlier[2] for earlier, later in itertools.pairwise(spans))  # one at a time
 
 
-def test_gpu_model_is_pinned_or_refused(cluster):
+def test_gpu_model_is_pinned_or_refused(cluster, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a driver with a GPU would pin its own model
     assert RayExecutor(gpu_model=A100).pinned_gpu_model("cuda:0") == A100
     with pytest.raises(RaySetupError, match="several GPU models .*--ray-gpu-model"):
         RayExecutor().pinned_gpu_model("cuda:0")
