@@ -16,9 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import IMAGE_SUFFIXES
 from .images import ImageError, read_image
-
 from .uploads import UploadProblem
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -32,7 +30,6 @@ _FORMAT_MAGIC = (
     (b"MM\x00*", "TIFF"),
     (b"PK\x03\x04", "zip archive"),
 )
-_OTHER_IMAGE_SUFFIXES = tuple(sorted(set(IMAGE_SUFFIXES) | {".tif", ".tiff", ".webp", ".gif"} - {".png"}))
 # When a size is LR x k for some other k, say so; larger factors are never plausible.
 _MAX_SCALE_GUESS = 8
 

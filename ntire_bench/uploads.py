@@ -46,20 +46,7 @@ _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SCALED_STEM = re.compile(r"^(?P<base>.+?)[xX](?P<scale>\d+)$")
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_COLOUR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "greyscale+alpha", 6: "RGBA"}
-# Image formats recognised by their first bytes, to name what a non-PNG file really is.
-_FORMAT_MAGIC = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"BM", "BMP"),
-    (b"GIF8", "GIF"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"PK\x03\x04", "zip archive"),
-)
 _OTHER_IMAGE_SUFFIXES = tuple(sorted(set(IMAGE_SUFFIXES) | {".tif", ".tiff", ".webp", ".gif"} - {".png"}))
-# When a size is LR x k for some other k, say so; larger factors are never plausible.
-_MAX_SCALE_GUESS = 8
 
 
 class UploadError(ValueError):
