@@ -18,9 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ntire_bench.data import DatasetSpec  # noqa: E402
-from ntire_bench.discovery import discover, select  # noqa: E402
-from ntire_bench.runner import RunConfig, prepare_datasets, run_benchmark  # noqa: E402
+from ntire_bench.data.datasets import DatasetSpec
+from ntire_bench.runner.discovery import discover, select
+from ntire_bench.runner.evaluation import RunConfig, prepare_datasets, run_benchmark
 
 
 def main() -> None:

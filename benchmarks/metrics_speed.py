@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ntire_bench.archs.bicubic import Bicubic
-from ntire_bench.images import ImageError, modcrop, read_image
-from ntire_bench.metrics import image_quality, mean_quality, quantize
+from ntire_bench.data.images import ImageError, modcrop, read_image
+from ntire_bench.metrics.quality import image_quality, mean_quality, quantize
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SCALE = 4

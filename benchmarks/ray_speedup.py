@@ -28,10 +28,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ntire_bench.data import DatasetSpec  # noqa: E402
-from ntire_bench.discovery import discover, select  # noqa: E402
-from ntire_bench.records import SubmissionResult  # noqa: E402
-from ntire_bench.runner import RunConfig, prepare_datasets, run_benchmark  # noqa: E402
+from ntire_bench.data.datasets import DatasetSpec
+from ntire_bench.runner.discovery import discover, select
+from ntire_bench.results.records import SubmissionResult
+from ntire_bench.runner.evaluation import RunConfig, prepare_datasets, run_benchmark
 
 DEFAULT_SUBMISSIONS = ("rlfn", "span", "efdn", "bicubic")  # the shipped submissions with weights in the zoo
 
@@ -46,7 +46,7 @@ def _run(mode: str, entries, datasets, args) -> tuple[float, float, dict[str, Su
         if mode != "local":
             import ray
 
-            from ntire_bench.ray_executor import CPU_NODE_RESOURCE, RayExecutor
+            from ntire_bench.cluster.executor import CPU_NODE_RESOURCE, RayExecutor
 
             begin = time.perf_counter()
             if mode == "ray-2-nodes-sim":

@@ -19,11 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ntire_bench.data import IMAGE_SUFFIXES  # noqa: E402
-from ntire_bench.images import read_image  # noqa: E402
-from ntire_bench.discovery import discover, select  # noqa: E402
-from ntire_bench.runner import RunConfig, bench_submission  # noqa: E402
-from ntire_bench.runtime import summarize_runs  # noqa: E402
+from ntire_bench.data.datasets import IMAGE_SUFFIXES
+from ntire_bench.data.images import read_image
+from ntire_bench.runner.discovery import discover, select
+from ntire_bench.runner.evaluation import RunConfig, bench_submission
+from ntire_bench.timing.runtime import summarize_runs
 
 
 def main() -> None:

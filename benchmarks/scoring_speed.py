@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from ntire_bench.archs.bicubic import Bicubic
-from ntire_bench.images import ImageError, modcrop, read_image, write_image
-from ntire_bench.metrics import mean_quality, quantize, score_files
+from ntire_bench.data.images import ImageError, modcrop, read_image, write_image
+from ntire_bench.metrics.quality import mean_quality, quantize, score_files
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SCALE = 4

@@ -35,12 +35,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ntire_bench.data import load_dataset_specs  # noqa: E402
-from ntire_bench.discovery import discover, select  # noqa: E402
-from ntire_bench.records import SubmissionResult  # noqa: E402
-from ntire_bench.runner import RunConfig, prepare_datasets, run_benchmark  # noqa: E402
-from ntire_bench.runtime import coefficient_of_variation  # noqa: E402
-from ntire_bench.scoring import score_results  # noqa: E402
+from ntire_bench.data.datasets import load_dataset_specs
+from ntire_bench.runner.discovery import discover, select
+from ntire_bench.results.records import SubmissionResult
+from ntire_bench.runner.evaluation import RunConfig, prepare_datasets, run_benchmark
+from ntire_bench.timing.runtime import coefficient_of_variation
+from ntire_bench.scoring.leaderboard import score_results
 
 METHODS: dict[str, dict[str, Any]] = {
     "fixed": dict(timing="fixed"),

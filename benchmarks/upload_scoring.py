@@ -29,10 +29,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scoring_speed import SCALE, decode_all, find_pairs  # noqa: E402  (a sibling script)
 
-from ntire_bench.archs.bicubic import Bicubic  # noqa: E402
-from ntire_bench.evaluate import ReferenceSet, evaluate_uploads  # noqa: E402
-from ntire_bench.images import read_image, write_image  # noqa: E402
-from ntire_bench.metrics import quantize  # noqa: E402
+from ntire_bench.archs.bicubic import Bicubic
+from ntire_bench.uploads.evaluate import ReferenceSet, evaluate_uploads
+from ntire_bench.data.images import read_image, write_image
+from ntire_bench.metrics.quality import quantize
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ntire_bench.records import (ComplexityResult, DatasetResult, Environment, RuntimeStats, Settings,
-                                 SubmissionResult)
-from ntire_bench.store import ResultsStore
+from ntire_bench.results.records import (ComplexityResult, DatasetResult, Environment, RuntimeStats, Settings, SubmissionResult)
+from ntire_bench.results.store import ResultsStore
 
 V, T = "DIV2K_LSDIR_valid", "DIV2K_LSDIR_test"
 DEVICE = "NVIDIA GeForce RTX 3090"

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ntire_bench.images import write_image
+from ntire_bench.data.images import write_image
 
 
 def smooth_image(height: int, width: int, seed: int) -> np.ndarray:

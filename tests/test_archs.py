@@ -16,9 +16,9 @@ from ntire_bench.archs.glanet import GLANet, glanet_small
 from ntire_bench.archs.lgvan import LGVAN
 from ntire_bench.archs.rlfn import RLFN
 from ntire_bench.archs.span import SPAN
-from ntire_bench.discovery import discover
-from ntire_bench.loading import extract_state_dict, import_plugin_file, load_weights
-from ntire_bench.plugins import PluginError
+from ntire_bench.runner.discovery import discover
+from ntire_bench.worker.loading import extract_state_dict, import_plugin_file, load_weights
+from ntire_bench.plugins.declaration import PluginError
 
 REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {"rlfn": RLFN, "span": SPAN, "efdn": EFDN}
 
@@ -37,7 +37,7 @@ def params(model: nn.Module) -> int:
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_MODELS))
 def test_reference_complexity_is_exact(name: str, set5_reference: dict) -> None:
-    from ntire_bench.complexity import measure_complexity
+    from ntire_bench.complexity.counting import measure_complexity
 
     ref = set5_reference["models"][name]
     measured = measure_complexity(REFERENCE_MODELS[name]().eval(), input_size=(256, 256))
@@ -145,7 +145,7 @@ DOCUMENTED_FLOPS = [
 def test_documented_fvcore_flops(
     factory: Callable[[], nn.Module], size: tuple[int, int], flops: int, small: tuple[int, int]
 ) -> None:
-    from ntire_bench.complexity import count_flops
+    from ntire_bench.complexity.counting import count_flops
 
     ratio = (size[0] * size[1]) // (small[0] * small[1])
     assert ratio * small[0] * small[1] == size[0] * size[1]
@@ -174,7 +174,7 @@ def test_every_submission_is_discoverable(repo_root: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(OWN_SUBMISSIONS))
 def test_odd_input_gives_exact_x4_output(name: str, repo_root: Path) -> None:
-    from ntire_bench.worker import ModelCall, super_resolve
+    from ntire_bench.worker.session import ModelCall, super_resolve
 
     entry = _own_entries(repo_root)[name]
     (submission,) = [s for s in import_plugin_file(Path(entry.source)) if s.name == name]

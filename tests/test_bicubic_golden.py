@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ntire_bench.archs.bicubic import Bicubic
-from ntire_bench.images import check_pair, modcrop, read_image
-from ntire_bench.imresize import downscale_uint8
-from ntire_bench.metrics import image_quality, mean_quality, quantize
+from ntire_bench.data.images import check_pair, modcrop, read_image
+from ntire_bench.data.imresize import downscale_uint8
+from ntire_bench.metrics.quality import image_quality, mean_quality, quantize
 
 SCALE = 4
 PSNR_TOL = 1e-3  # dB
@@ -97,7 +97,7 @@ def test_bicubic_model_shapes_and_no_parameters() -> None:
 
 
 def test_submission_declaration(repo_root: Path) -> None:
-    from ntire_bench.loading import import_plugin_file
+    from ntire_bench.worker.loading import import_plugin_file
 
     (sub,) = import_plugin_file(repo_root / "submissions" / "bicubic.py")
     assert sub.name == "bicubic" and sub.reference and not sub.requires_weights

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from ntire_bench.cli import main
+from ntire_bench.cli.main import main
 
 from helpers import make_dataset, write_registry
 

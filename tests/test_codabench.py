@@ -19,14 +19,13 @@ from click.testing import CliRunner
 
 from test_evaluate import VALID, Set5Run, set5_run
 
-from ntire_bench.cli import main
-from ntire_bench.codabench import (DETAILED_FILE, EXIT_OK, EXIT_REJECTED, EXIT_SETUP, INGESTION_MANIFEST, NOT_RANKED,
-                                   SCORES_FILE, leaderboard_scores, score_program)
-from ntire_bench.codabench_ingest import IngestionOptions, ingest_program
-from ntire_bench.codabench_bundle import SCORE_KEYS
-from ntire_bench.codabench_validate import validate_bundle, validate_competition_yaml
-from ntire_bench.records import FAILED, SubmissionResult
-from ntire_bench.store import atomic_write_json, read_result
+from ntire_bench.cli.main import main
+from ntire_bench.codabench.programs import (DETAILED_FILE, EXIT_OK, EXIT_REJECTED, EXIT_SETUP, INGESTION_MANIFEST, NOT_RANKED, SCORES_FILE, leaderboard_scores, score_program)
+from ntire_bench.codabench.ingest import IngestionOptions, ingest_program
+from ntire_bench.codabench.bundle import SCORE_KEYS
+from ntire_bench.codabench.validate import validate_bundle, validate_competition_yaml
+from ntire_bench.results.records import FAILED, SubmissionResult
+from ntire_bench.results.store import atomic_write_json, read_result
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REPO = Path(__file__).resolve().parents[1]

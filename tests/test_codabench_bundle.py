@@ -13,20 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from ntire_bench import __version__
-from ntire_bench.codabench_bundle import (
-    LEADERBOARD_COLUMNS,
-    SCORE_KEYS,
-    BundleError,
-    BundleSpec,
-    PhaseSpec,
-    competition_yaml,
-    ntire_phases,
-    organiser_data_files,
-    program_command,
-    write_bundle,
-)
-from ntire_bench.codabench_validate import validate_bundle, validate_competition_yaml
+from ntire_bench.util.version import __version__
+from ntire_bench.codabench.bundle import (LEADERBOARD_COLUMNS, SCORE_KEYS, BundleError, BundleSpec, PhaseSpec, competition_yaml, ntire_phases, organiser_data_files, program_command, write_bundle)
+from ntire_bench.codabench.validate import validate_bundle, validate_competition_yaml
 
 ORGANISER_FILES = ["reference_data/development_hr.zip", "reference_data/final_hr.zip", "input_data/final_lr.zip"]
 SCORE = "ntire-bench codabench score --input /app/input --output /app/output --edition ntire2026"

@@ -9,14 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ntire_bench.complexity import (
-    Complexity,
-    count_activations,
-    count_flops,
-    count_params,
-    measure_complexity,
-    peak_memory_mb,
-)
+from ntire_bench.complexity.counting import (Complexity, count_activations, count_flops, count_params, measure_complexity, peak_memory_mb)
 
 H, W = 16, 20  # input 1x3x16x20 for the tiny nets
 HW = H * W

@@ -7,14 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from ntire_bench.data import (
-    DatasetError,
-    DatasetSpec,
-    ensure_demo_images,
-    load_dataset_specs,
-    resolve_pairs,
-)
-from ntire_bench.images import read_image, write_image
+from ntire_bench.data.datasets import DatasetError, DatasetSpec, ensure_demo_images, load_dataset_specs, resolve_pairs
+from ntire_bench.data.images import read_image, write_image
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -126,8 +120,8 @@ def test_demo_set_is_built_offline(tmp_path, monkeypatch):
 
 
 def test_bad_images_fail_before_any_model_runs(tmp_path):
-    from ntire_bench.images import ImageError
-    from ntire_bench.runner import prepare_datasets
+    from ntire_bench.data.images import ImageError
+    from ntire_bench.runner.evaluation import prepare_datasets
 
     _make_set(tmp_path / "S")
     spec = DatasetSpec(name="S", hr_dir=str(tmp_path / "S" / "HR"), lr_dir=str(tmp_path / "S" / "LR"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ntire_bench import records
+from ntire_bench.results import records
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SECTIONS = {
@@ -53,13 +53,13 @@ def test_the_documented_example_is_a_valid_results_file():
 ROOT = DOCS.parent
 
 
-def test_the_readme_layout_names_every_module_and_only_real_ones():
+def test_the_readme_layout_names_every_package_and_only_real_ones():
     readme = (ROOT / "README.md").read_text()
-    layout = readme.split("## Layout", 1)[1]
-    named = set(re.findall(r"\b(\w+)\.py\b", layout))
-    modules = {p.stem for p in (ROOT / "ntire_bench").glob("*.py")} - {"__init__"}
-    assert modules <= named, f"missing from the README layout: {sorted(modules - named)}"
-    assert named <= modules, f"named in the README layout but absent: {sorted(named - modules)}"
+    layout = readme.split("## Layout", 1)[1].split("```")[1]
+    named = set(re.findall(r"^  (\w+)/", layout, flags=re.M))
+    packages = {p.parent.name for p in (ROOT / "ntire_bench").glob("*/__init__.py")}
+    assert packages <= named, f"missing from the README layout: {sorted(packages - named)}"
+    assert named <= packages, f"named in the README layout but absent: {sorted(named - packages)}"
 
 
 def test_the_readme_links_and_benchmarks_exist():

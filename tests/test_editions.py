@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from ntire_bench.editions import EditionError, load_edition, parse_threshold
-from ntire_bench.scoring import score_results
+from ntire_bench.scoring.editions import EditionError, load_edition, parse_threshold
+from ntire_bench.scoring.leaderboard import score_results
 
 from factory import T, V, make_result
 

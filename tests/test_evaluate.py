@@ -19,15 +19,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ntire_bench.cli import main
-from ntire_bench.data import DatasetSpec
-from ntire_bench.evaluate import (EvaluationResult, ReferenceDataError, ReferenceSet, evaluate_uploads,
-                                  summarize_problems)
-from ntire_bench.images import modcrop, read_image, write_image
-from ntire_bench.metrics import METRIC_KEYS, image_quality
-from ntire_bench.records import FAILED, OK, SubmissionResult
-from ntire_bench.store import read_result
-from ntire_bench.uploads import UploadProblem
+from ntire_bench.cli.main import main
+from ntire_bench.data.datasets import DatasetSpec
+from ntire_bench.uploads.evaluate import (EvaluationResult, ReferenceDataError, ReferenceSet, evaluate_uploads, summarize_problems)
+from ntire_bench.data.images import modcrop, read_image, write_image
+from ntire_bench.metrics.quality import METRIC_KEYS, image_quality
+from ntire_bench.results.records import FAILED, OK, SubmissionResult
+from ntire_bench.results.store import read_result
+from ntire_bench.uploads.intake import UploadProblem
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 VALID = "DIV2K_LSDIR_valid"
@@ -63,10 +62,10 @@ def set5_run(base: Path) -> Set5Run:
     data, zoo = SHARED / "data" / "Set5", SHARED / "model_zoo"
     if not data.is_dir() or not (zoo / "ntire2024_rlfn_baseline.pth").is_file():
         pytest.skip(f"{SHARED} is missing: the ../shared benchmark material is not beside this checkout")
-    from ntire_bench.context import RunConfig
-    from ntire_bench.data import prepare_datasets
-    from ntire_bench.discovery import discover
-    from ntire_bench.runner import run_benchmark
+    from ntire_bench.runner.context import RunConfig
+    from ntire_bench.data.datasets import prepare_datasets
+    from ntire_bench.runner.discovery import discover
+    from ntire_bench.runner.evaluation import run_benchmark
 
     root = base / "set5_run"
     repo = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ntire_bench.gate import GateError, check_gate
+from ntire_bench.scoring.gate import GateError, check_gate
 
 from factory import T, V, make_result, rlfn
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from ntire_bench.cli import main
-from ntire_bench.scoring import LEADERBOARD_COLUMNS
+from ntire_bench.cli.main import main
+from ntire_bench.scoring.leaderboard import LEADERBOARD_COLUMNS
 from factory import DEVICE, T, V, make_result, rlfn, write_results
 
 

@@ -15,9 +15,9 @@ import torch
 from ntire_bench.archs.efdn import EFDN
 from ntire_bench.archs.rlfn import RLFN
 from ntire_bench.archs.span import SPAN
-from ntire_bench.images import modcrop, read_image
-from ntire_bench.metrics import image_quality, quantize
-from ntire_bench.loading import load_weights
+from ntire_bench.data.images import modcrop, read_image
+from ntire_bench.metrics.quality import image_quality, quantize
+from ntire_bench.worker.loading import load_weights
 
 MODELS = {"rlfn": RLFN, "span": SPAN, "efdn": EFDN}
 PSNR_TOL = 1e-3

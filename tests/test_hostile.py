@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ntire_bench.data import load_dataset_specs
-from ntire_bench.discovery import discover
-from ntire_bench.records import OK
-from ntire_bench.runner import RunConfig, hidden_paths, prepare_datasets, run_benchmark
+from ntire_bench.data.datasets import load_dataset_specs
+from ntire_bench.runner.discovery import discover
+from ntire_bench.results.records import OK
+from ntire_bench.runner.evaluation import RunConfig, hidden_paths, prepare_datasets, run_benchmark
 
 from helpers import make_dataset, write_registry
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ntire_bench.images import ImageError, check_pair, modcrop, read_image, write_image
+from ntire_bench.data.images import ImageError, check_pair, modcrop, read_image, write_image
 
 
 def _rgb(h: int = 12, w: int = 10, seed: int = 0) -> np.ndarray:

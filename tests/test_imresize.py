@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ntire_bench.images import modcrop, read_image
-from ntire_bench.imresize import downscale_uint8, imresize
+from ntire_bench.data.images import modcrop, read_image
+from ntire_bench.data.imresize import downscale_uint8, imresize
 
 
 # ---- an independent, deliberately plain reference -------------------------------------
@@ -65,7 +65,7 @@ def _matlab_uint8(x: np.ndarray) -> np.ndarray:
 @pytest.fixture(params=["dense", "gather"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test through both implementations of a pass (dense matmul and per-tap gather)."""
-    import ntire_bench.imresize as mod
+    import ntire_bench.data.imresize as mod
 
     monkeypatch.setattr(mod, "_DENSE_MAX_RATIO", 10**9 if request.param == "dense" else 0)
     return request.param

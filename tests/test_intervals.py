@@ -9,9 +9,9 @@ import math
 import pandas as pd
 import pytest
 
-from ntire_bench import report
-from ntire_bench.records import ImageResult, SampleStats
-from ntire_bench.scoring import INTERVAL_COLUMNS, LEADERBOARD_COLUMNS, ScoringError, score_results
+from ntire_bench.report import tables as report
+from ntire_bench.results.records import ImageResult, SampleStats
+from ntire_bench.scoring.leaderboard import INTERVAL_COLUMNS, LEADERBOARD_COLUMNS, ScoringError, score_results
 
 from factory import T, V, make_result, rlfn
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ntire_bench.data import load_dataset_specs
-from ntire_bench.discovery import discover
-from ntire_bench.runner import RunConfig, hidden_paths, prepare_datasets, run_benchmark
+from ntire_bench.data.datasets import load_dataset_specs
+from ntire_bench.runner.discovery import discover
+from ntire_bench.runner.evaluation import RunConfig, hidden_paths, prepare_datasets, run_benchmark
 
 from helpers import make_dataset, write_registry
 
@@ -36,7 +36,7 @@ def tiny(tmp_path_factory):
 
 @pytest.mark.parametrize("mechanism", ["landlock", "none"])
 def test_each_sandbox_mechanism_and_a_weaker_one_is_recorded_visibly(tiny, tmp_path, mechanism):
-    from ntire_bench import sandbox
+    from ntire_bench.sandbox import confine as sandbox
 
     try:
         sandbox.probe(mechanism)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntire_bench.metrics import _image_quality, image_quality, mean_quality, quantize, rgb_to_y
+from ntire_bench.metrics.quality import _image_quality, image_quality, mean_quality, quantize, rgb_to_y
 
 # ---- the reference: the official utils_image formulas, written out plainly --------------
 
@@ -200,7 +200,7 @@ def test_cuda_matches_cpu() -> None:
 
 
 def test_large_images_bypass_the_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ntire_bench.metrics as metrics
+    import ntire_bench.metrics.quality as metrics
 
     sr, hr = _pair(40, 44, 9, 10.0)
     cached = image_quality(_t(sr), _t(hr), 4)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-import ntire_bench.metrics as metrics
-import ntire_bench.metrics_kernel as metrics_kernel
-from ntire_bench.images import ImageError, read_image, write_image
-from ntire_bench.metrics import _image_quality, image_quality, score_files
+import ntire_bench.metrics.quality as metrics
+import ntire_bench.metrics.ssim_numba as metrics_kernel
+from ntire_bench.data.images import ImageError, read_image, write_image
+from ntire_bench.metrics.quality import _image_quality, image_quality, score_files
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 HAS_NUMBA = importlib.util.find_spec("numba") is not None and metrics_kernel.compiled_kernel() is not None

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ntire_bench.data import load_dataset_specs
-from ntire_bench.discovery import discover
-from ntire_bench.ntire_import import import_checkout
-from ntire_bench.runner import RunConfig, hidden_paths, prepare_datasets, run_benchmark
+from ntire_bench.data.datasets import load_dataset_specs
+from ntire_bench.runner.discovery import discover
+from ntire_bench.ntire.importer import import_checkout
+from ntire_bench.runner.evaluation import RunConfig, hidden_paths, prepare_datasets, run_benchmark
 
 FIGURES = ("params", "flops", "activations", "num_conv")
 # A few quick branches; team 48 (no weights) is an RRDB network too slow on a CPU for every CI run.

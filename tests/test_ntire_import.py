@@ -17,10 +17,9 @@ import torch
 import yaml
 from torch import nn
 
-from ntire_bench.ntire_branch import NotStatic, static
-from ntire_bench.ntire_declaration import (DeclarationError, ForwardWrapper, Origin, TeamDeclaration, is_unedited,
-                                           read_declaration)
-from ntire_bench.ntire_import import import_checkout, parse_checkout
+from ntire_bench.ntire.branch import NotStatic, static
+from ntire_bench.ntire.declaration import (DeclarationError, ForwardWrapper, Origin, TeamDeclaration, is_unedited, read_declaration)
+from ntire_bench.ntire.importer import import_checkout, parse_checkout
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "ntire_checkout"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ntire_bench.data import load_dataset_specs
-from ntire_bench.discovery import discover
-from ntire_bench.ntire_import import import_checkout
-from ntire_bench.runner import RunConfig, hidden_paths, prepare_datasets, run_benchmark
+from ntire_bench.data.datasets import load_dataset_specs
+from ntire_bench.runner.discovery import discover
+from ntire_bench.ntire.importer import import_checkout
+from ntire_bench.runner.evaluation import RunConfig, hidden_paths, prepare_datasets, run_benchmark
 
 from helpers import make_dataset, write_registry
 
@@ -93,8 +93,8 @@ def test_quality_equals_the_organisers_own_inference_for_each_data_range(teams_r
     import numpy as np
     import torch
 
-    from ntire_bench.images import read_image
-    from ntire_bench.metrics import image_quality
+    from ntire_bench.data.images import read_image
+    from ntire_bench.metrics.quality import image_quality
 
     sys.path.insert(0, str(checkout))
     try:
@@ -218,7 +218,7 @@ def test_an_organisers_branch_that_loads_an_absent_state_dict_still_builds_the_m
     import torch
     from torch import nn
 
-    from ntire_bench.loading import LoadNotes, absent_checkpoint_loads_nothing
+    from ntire_bench.worker.loading import LoadNotes, absent_checkpoint_loads_nothing
 
     def branch():
         model = nn.Conv2d(3, 3, 1)

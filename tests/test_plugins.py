@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from ntire_bench.discovery import discover, select
-from ntire_bench.loading import extract_state_dict, load_weights
-from ntire_bench.plugins import (PluginError, Submission, SubmissionInfo, model_zoo_dirs, read_static,
-                                 resolve_checkpoint, sha256_file)
+from ntire_bench.runner.discovery import discover, select
+from ntire_bench.worker.loading import extract_state_dict, load_weights
+from ntire_bench.plugins.declaration import (PluginError, Submission, SubmissionInfo, model_zoo_dirs, read_static, resolve_checkpoint)
+from ntire_bench.util.hashing import sha256_file
 
 GOOD = textwrap.dedent(
     """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ntire_bench.published import PublishedTableError, load_metrics_csv
-from ntire_bench.scoring import score_results
+from ntire_bench.results.published import PublishedTableError, load_metrics_csv
+from ntire_bench.scoring.leaderboard import score_results
 
 from factory import T
 

@@ -20,13 +20,12 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from ntire_bench.data import DatasetSpec  # noqa: E402
-from ntire_bench.discovery import discover, select  # noqa: E402
-from ntire_bench.ray_executor import (CPU_NODE_RESOURCE, RayExecutor, RaySetupError,  # noqa: E402
-                                      gpu_model_resource, timed_options)
-from ntire_bench.runner import RunConfig, prepare_datasets, run_benchmark  # noqa: E402
-from ntire_bench.scoring import ScoringError, score_results  # noqa: E402
-from ntire_bench.store import ResultsStore  # noqa: E402
+from ntire_bench.data.datasets import DatasetSpec
+from ntire_bench.runner.discovery import discover, select
+from ntire_bench.cluster.executor import (CPU_NODE_RESOURCE, RayExecutor, RaySetupError, gpu_model_resource, timed_options)
+from ntire_bench.runner.evaluation import RunConfig, prepare_datasets, run_benchmark
+from ntire_bench.scoring.leaderboard import ScoringError, score_results
+from ntire_bench.results.store import ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -131,7 +130,7 @@ def test_the_command_line_runs_on_the_cluster(cluster, tmp_path):
     from click.testing import CliRunner
     from helpers import make_dataset, write_registry
 
-    from ntire_bench.cli import main
+    from ntire_bench.cli.main import main
 
     registry = write_registry(tmp_path / "datasets.yaml", {"tiny": make_dataset(tmp_path / "tiny", count=2)})
     args = ["run", str(REPO / "submissions" / "bicubic.py"), "--datasets-file", str(registry), "--dataset", "tiny",
@@ -151,8 +150,8 @@ def test_a_node_refuses_other_copies_of_the_code_weights_or_data(tmp_path):
 
     from helpers import make_dataset
 
-    from ntire_bench.context import Identity
-    from ntire_bench.ray_node import dataset_problem as _dataset_here, submission_problem as _submission_here
+    from ntire_bench.runner.context import Identity
+    from ntire_bench.cluster.node import dataset_problem as _dataset_here, submission_problem as _submission_here
 
     (dataset,) = prepare_datasets([DatasetSpec(name="tiny", hr_dir=str(make_dataset(tmp_path / "d", count=2) / "HR"),
                                                lr_dir=str(tmp_path / "d" / "LR"))], progress=False)
@@ -171,8 +170,8 @@ def test_a_node_refuses_other_copies_of_the_code_weights_or_data(tmp_path):
 
 
 def test_a_node_that_imported_other_team_code_is_caught(tmp_path):
-    from ntire_bench.ray_executor import _stale_dependency
-    from ntire_bench.runner import dependency_digests
+    from ntire_bench.cluster.executor import _stale_dependency
+    from ntire_bench.runner.evaluation import dependency_digests
 
     module = tmp_path / "team99_net.py"
     module.write_text("WIDTH = 48\n")
@@ -299,7 +298,7 @@ def test_the_core_never_imports_ray():
     import subprocess
     import sys
 
-    code = ("import sys, ntire_bench.cli, ntire_bench.runner, ntire_bench.scoring, ntire_bench.ray_executor; "
+    code = ("import sys, ntire_bench.cli, ntire_bench.runner, ntire_bench.scoring, ntire_bench.cluster.executor; "
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from ntire_bench import report, report_html
-from ntire_bench.scoring import LEADERBOARD_COLUMNS, score_results
+from ntire_bench.report import tables as report, html as report_html
+from ntire_bench.scoring.leaderboard import LEADERBOARD_COLUMNS, score_results
 from factory import DEVICE, T, V, make_result, rlfn
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

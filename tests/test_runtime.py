@@ -9,18 +9,8 @@ import time
 import pytest
 import torch
 
-from ntire_bench.runtime import (
-    TimingSettings,
-    clocks_replaced,
-    coefficient_of_variation,
-    default_cpu_threads,
-    run_warmup,
-    summarize_dataset,
-    summarize_runs,
-    summarize_samples,
-    time_repeats,
-)
-from ntire_bench.adaptive import AdaptiveSampler, WarmupDetector
+from ntire_bench.timing.runtime import (TimingSettings, clocks_replaced, coefficient_of_variation, default_cpu_threads, run_warmup, summarize_dataset, summarize_runs, summarize_samples, time_repeats)
+from ntire_bench.timing.adaptive import AdaptiveSampler, WarmupDetector
 
 
 def _fixed(warmup: int, repeats: int, device: str = "cpu") -> TimingSettings:

@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ntire_bench import sandbox, sandbox_landlock
-from ntire_bench.sandbox import (
-    ENV_VAR, SandboxError, SandboxPolicy, SandboxReport, base_readable_paths, carve, enter_from_environment, probe,
-    wrap,
-)
+from ntire_bench import sandbox
+from ntire_bench.sandbox import landlock as sandbox_landlock
+from ntire_bench.util.paths import PACKAGE_DIR
+from ntire_bench.sandbox import (ENV_VAR, SandboxError, SandboxPolicy, SandboxReport, base_readable_paths, carve, enter_from_environment, probe, wrap)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROBE_DIR = Path(__file__).resolve().parent / "sandbox_probe"
@@ -115,7 +114,7 @@ def _run_probe(world, mechanism: str) -> dict:
     outcome = json.loads(done.stdout)
     outcome.update(
         work=work, accepted=accepted, sibling_alive=sibling_alive, marker_exists=marker.exists(),
-        written=[p for p in world["root"].rglob("pwned*")] + list(Path(sandbox.__file__).parent.glob("pwned*")),
+        written=[p for p in world["root"].rglob("pwned*")] + list(PACKAGE_DIR.rglob("pwned*")),
     )
     marker.unlink(missing_ok=True)
     return outcome
@@ -451,6 +450,6 @@ def test_carve_lists_parents_before_children():
 def test_base_readable_paths_cover_python_but_not_the_repository():
     paths = base_readable_paths()
     assert Path(sys.prefix) in paths
-    assert Path(sandbox.__file__).resolve().parent in paths
+    assert PACKAGE_DIR in paths
     assert REPO_ROOT not in paths and all(p.is_absolute() for p in paths)
     assert not any(REPO_ROOT in p.parents and p.name != "ntire_bench" for p in paths)

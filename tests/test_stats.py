@@ -9,23 +9,10 @@ from fractions import Fraction
 
 import pytest
 
-from ntire_bench import distributions
-from ntire_bench.adaptive import AdaptiveSampler, WarmupDetector
-from ntire_bench.distributions import median_ranks, normal_quantile, student_t_cdf, student_t_quantile
-from ntire_bench.stats import (
-    HeadlineInterval,
-    Interval,
-    ScoreInterval,
-    TieGroup,
-    combined_headline_interval,
-    final_score_interval,
-    headline_interval,
-    median_interval,
-    pass_interval,
-    runtime_headline_interval,
-    score_interval,
-    tie_groups,
-)
+from ntire_bench.stats import distributions
+from ntire_bench.timing.adaptive import AdaptiveSampler, WarmupDetector
+from ntire_bench.stats.distributions import median_ranks, normal_quantile, student_t_cdf, student_t_quantile
+from ntire_bench.stats.intervals import (HeadlineInterval, Interval, ScoreInterval, TieGroup, combined_headline_interval, final_score_interval, headline_interval, median_interval, pass_interval, runtime_headline_interval, score_interval, tie_groups)
 
 
 def brute_force_ranks(n: int, confidence: float) -> tuple[int, Fraction]:

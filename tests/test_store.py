@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from ntire_bench.records import SCHEMA, ImageResult, RecordError, SampleStats, SubmissionResult
-from ntire_bench.store import ResultsError, ResultsStore, atomic_write_json, read_result
+from ntire_bench.results.records import SCHEMA, ImageResult, RecordError, SampleStats, SubmissionResult
+from ntire_bench.results.store import ResultsError, ResultsStore, atomic_write_json, read_result
 
 from factory import V, make_result, rlfn
 

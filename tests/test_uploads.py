@@ -13,14 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ntire_bench.uploads import (
-    UploadError,
-    UploadLimits,
-    UploadProblem,
-    match_uploads,
-    open_upload,
-)
-from ntire_bench.upload_images import check_upload_image
+from ntire_bench.uploads.intake import UploadError, UploadLimits, UploadProblem, match_uploads, open_upload
+from ntire_bench.uploads.checks import check_upload_image
 
 HR_NAMES = ["0801", "0802", "0803"]
 HR_HW = (32, 40)

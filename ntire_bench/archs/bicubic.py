@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..imresize import imresize
+from ntire_bench.data.imresize import imresize
 
 
 class Bicubic(nn.Module):

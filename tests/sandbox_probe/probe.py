@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ntire_bench.sandbox import enter_from_environment  # first: before numpy/torch start threads
+from ntire_bench.sandbox import enter_from_environment
 
 REPORT = enter_from_environment()
 

@@ -2,7 +2,7 @@
 
 import time
 
-import ntire_bench.runtime as runtime
+import ntire_bench.timing.runtime as runtime
 from _common import Slow
 
 from ntire_bench.plugins import Submission

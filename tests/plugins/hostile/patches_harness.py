@@ -1,8 +1,8 @@
 """Patches the harness's metric, audit and scoring code for everyone, at import time."""
 
-import ntire_bench.audit as audit
-import ntire_bench.metrics as metrics
-import ntire_bench.scoring as scoring
+import ntire_bench.runner.audit as audit
+import ntire_bench.metrics.quality as metrics
+import ntire_bench.scoring.leaderboard as scoring
 from _common import Honest
 
 from ntire_bench.plugins import Submission

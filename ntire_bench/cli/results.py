@@ -1,0 +1,330 @@
+"""Command-line commands over stored results and uploads: score, gate, evaluate, codabench.
+
+cli.py adds ``COMMANDS`` to the ``ntire-bench`` group beside the measuring commands. ``DataError`` is
+the one-line error every command raises for bad input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+
+import click
+
+DEFAULT_DATASETS_FILE = Path("datasets.yaml")
+
+
+class DataError(click.ClickException):
+    """A usage or data problem: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+def _threshold_overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+    from ntire_bench.scoring.editions import parse_threshold
+
+    overrides = {}
+    for text in values:
+        try:
+            dataset, db = parse_threshold(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        overrides[dataset] = db
+    return overrides
+
+
+def _edition_options(fn):
+    """Options shared by `score` and `gate`: the edition and threshold overrides."""
+    fn = click.option("--threshold", "thresholds", multiple=True, metavar="DATASET=DB", callback=_threshold_overrides,
+                      help="PSNR threshold (RGB, dB) that adds to or replaces the edition's (repeatable).")(fn)
+    return click.option("--edition", default=None, metavar="NAME|FILE.yaml",
+                        help="Preset (default, ntire2024, ntire2025, ntire2026) or an edition YAML file "
+                             "[default: default].")(fn)
+
+
+@click.command("score")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Results directory written by `ntire-bench run` [default: results/].")
+@click.option("--metrics", "metrics_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Score a CSV of published figures instead: submission,psnr_valid,psnr_test,runtime_ms,"
+                   "params_m,flops_g.")
+@click.option("--baseline", default=None, help="Submission that normalises the scores [default: the edition's].")
+@_edition_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("leaderboard"),
+              show_default=True, help="Where leaderboard.{csv,md,json,html,png} are written.")
+def score_command(results_dir, metrics_csv, baseline, edition, thresholds, out_dir):
+    """Rank stored results (never re-measures) and write the leaderboard.
+
+    Score = w_rt*exp(2*runtime/runtime_b) + w_flops*exp(2*FLOPs/FLOPs_b) + w_params*exp(2*params/params_b),
+    lower is better; the baseline scores 7.389. Exits 2 on usage or data errors
+    (missing or failed baseline, mixed devices or settings, bad CSV). See docs/scoring.md.
+    """
+    from ntire_bench.report import tables as report
+    from ntire_bench.scoring.editions import EditionError
+    from ntire_bench.results.published import PublishedTableError, load_metrics_csv
+    from ntire_bench.scoring.leaderboard import ScoringError, score_results
+    from ntire_bench.results.store import ResultsError, ResultsStore
+
+    if results_dir is not None and metrics_csv is not None:
+        raise click.UsageError("pass either --results DIR or --metrics FILE.csv, not both")
+    try:
+        if metrics_csv is not None:
+            results, source = load_metrics_csv(metrics_csv), str(metrics_csv)
+        else:
+            source = str(results_dir or Path("results"))
+            loaded = ResultsStore(source).load_all()
+            for problem in loaded.problems:
+                click.echo(f"warning: {problem.line()} (left in place; not ranked)", err=True)
+            results = loaded.results
+        board = score_results(results, edition=edition, baseline=baseline, thresholds=thresholds, source=source)
+    except (ScoringError, ResultsError, EditionError, PublishedTableError) as exc:
+        raise DataError(str(exc)) from None
+    if metrics_csv is not None and not board.thresholds:
+        click.echo(f"note: edition '{board.edition.name}' sets no PSNR thresholds for a metrics table; "
+                   "pass --edition ntire2024 or --threshold DATASET=DB to check them", err=True)
+    paths = report.write_leaderboard(board, out_dir)
+    click.echo(report.format_table(board))
+    click.echo(f"leaderboard written to {', '.join(str(p) for p in paths.values())}", err=True)
+
+
+@click.command("gate")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Results directory written by `ntire-bench run`.")
+@_edition_options
+def gate_command(results_dir, edition, thresholds):
+    """Check PSNR thresholds for CI: exit 0 when every evaluated submission meets them.
+
+    Exit 1 when any submission falls short or failed to run (one line per failure), 2 on
+    usage or data errors (missing or empty results directory, unreadable file, or no
+    threshold at all: a gate that checks nothing never passes).
+    """
+    from ntire_bench.scoring.editions import EditionError
+    from ntire_bench.scoring.gate import GateError, check_gate
+    from ntire_bench.results.store import ResultsError, ResultsStore
+
+    try:
+        results = ResultsStore(results_dir).load_all(strict=True).results
+        verdict = check_gate(results, edition=edition, thresholds=thresholds)
+    except (GateError, ResultsError, EditionError) as exc:
+        raise DataError(str(exc)) from None
+    for name, reason in verdict.skipped:
+        click.echo(f"skip {name}: {reason}", err=True)
+    limits = ", ".join(f"{d} >= {v:g} dB" for d, v in verdict.thresholds.items())
+    if not verdict.passed:
+        for failure in verdict.failures:
+            click.echo(failure.line())
+        click.echo(f"gate failed: {len(verdict.failures)} problem(s) ({limits or 'no thresholds'})", err=True)
+        sys.exit(1)
+    click.echo(f"gate passed: {', '.join(verdict.checked)} meet {limits}")
+
+
+# ------------------------------------------------------------------ uploads of SR images, and Codabench
+
+
+def _results_name(path: Path) -> str:
+    """A results-file name from an upload's file or folder name."""
+    import re
+
+    stem = path.name[: -len(".zip")] if path.name.lower().endswith(".zip") else path.name
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-") or "upload"
+
+
+@click.command("evaluate")
+@click.argument("upload", type=click.Path(exists=True, path_type=Path))
+@click.option("--dataset", "dataset_names", multiple=True,
+              help="Dataset whose HR images the upload is scored against (repeatable: the upload then holds one "
+                   "folder per dataset, named as it).")
+@click.option("--datasets-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Dataset registry [default: ./datasets.yaml when present].")
+@click.option("--hr", "hr_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Score against the HR images in this folder instead of a named dataset.")
+@click.option("--scale", type=click.IntRange(min=1), default=4, show_default=True, help="Scale, with --hr.")
+@click.option("--name", default=None, help="Name of the results file [default: from the upload's name].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where the results JSON file goes.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Threads that decode and measure images [default: CPUs + 1, at most 4].")
+def evaluate_command(upload, dataset_names, datasets_file, hr_dir, scale, name, out_dir, workers):
+    """Score uploaded SR images (a folder or .zip) against HR images, with no model: PSNR/SSIM as `run` computes them.
+
+    Images pair with HR by NTIRE name: 0801x4.png or 0801.png with HR 0801.png. Writes a results
+    file (status ok or failed, no runtime). Exit 0 when every image is scored, 1 when the upload
+    has problems (listed one per line), 2 on usage or data errors.
+    """
+    import tempfile
+
+    from ntire_bench.data.datasets import DatasetError, load_dataset_specs
+    from ntire_bench.uploads.evaluate import ReferenceDataError, ReferenceSet, evaluate_uploads
+    from ntire_bench.results.store import ResultsStore
+
+    if hr_dir is not None and dataset_names:
+        raise click.UsageError("pass --dataset NAME or --hr DIR, not both")
+    if hr_dir is None and not dataset_names:
+        raise click.UsageError("pass --dataset NAME (from the datasets file) or --hr DIR")
+    name = name or _results_name(upload)
+    try:
+        if hr_dir is not None:
+            references = [ReferenceSet.from_folder(hr_dir.name, hr_dir, scale)]
+        else:
+            if datasets_file is None and DEFAULT_DATASETS_FILE.is_file():
+                datasets_file = DEFAULT_DATASETS_FILE
+            specs = load_dataset_specs(datasets_file)
+            unknown = [n for n in dataset_names if n not in specs]
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], list(specs), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(specs))}"
+                raise DataError(f"unknown dataset {unknown[0]!r} (datasets file: {datasets_file or 'none'}); {hint}")
+            references = [ReferenceSet.from_spec(specs[n]) for n in dataset_names]
+        with tempfile.TemporaryDirectory(prefix="ntire-bench-evaluate-") as workdir:
+            evaluation = evaluate_uploads(upload, references, Path(workdir), submission=name, workers=workers)
+    except (DatasetError, ReferenceDataError, ValueError) as exc:
+        raise DataError(str(exc)) from exc
+    path = ResultsStore(out_dir).save(evaluation.result)
+    for dataset, result in evaluation.result.datasets.items():
+        if result.psnr is not None:
+            click.echo(f"{dataset}: PSNR {result.psnr:.4f} dB, PSNR-Y {result.psnr_y:.4f} dB, SSIM {result.ssim:.4f}, "
+                       f"SSIM-Y {result.ssim_y:.4f} ({result.num_images} images)")
+    for problem in evaluation.problems:
+        click.echo(problem.reason)
+    click.echo(f"results written to {path}", err=True)
+    if not evaluation.ok:
+        click.echo(f"upload not scored: {evaluation.result.error}", err=True)
+        sys.exit(1)
+
+
+@click.group("codabench")
+def codabench_group() -> None:
+    """Codabench: the scoring and ingestion programs, and the competition bundle (docs/codabench.md)."""
+
+
+def _report_outcome(outcome) -> None:
+    for note in outcome.notes:
+        click.echo(note)
+    if outcome.scores is not None and outcome.exit_code == 0:
+        click.echo(" ".join(f"{k}={v:.6g}" for k, v in outcome.scores.items()))
+    if outcome.message:
+        click.echo(outcome.message, err=True)
+    sys.exit(outcome.exit_code)
+
+
+@codabench_group.command("score")
+@click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The worker's input folder: ref/ (HR) and res/ (the upload or the ingestion's output).")
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where scores.json and detailed_results.html go.")
+@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+              help="Scoring edition: weights, thresholds and baseline of Score_Final.")
+@click.option("--dataset", default="DIV2K_LSDIR_valid", show_default=True,
+              help="Dataset of a reference folder that holds the HR images directly (no dataset folders).")
+@click.option("--baseline", default=None, help="Name of the baseline [default: the edition's].")
+@click.option("--threshold", "thresholds", multiple=True, metavar="DATASET=DB", callback=_threshold_overrides,
+              help="PSNR threshold (RGB, dB) that adds to or replaces the edition's (repeatable).")
+@click.option("--phase", type=click.Choice(["auto", "results", "code"]), default="auto", show_default=True,
+              help="results: res/ is an upload of SR images; code: the ingestion's output; auto: by its manifest.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Threads that decode and measure images.")
+def codabench_score_command(input_dir, output_dir, edition, dataset, baseline, thresholds, phase, workers):
+    """The scoring program: writes scores.json (the leaderboard columns) and detailed_results.html.
+
+    Exit 0: scored. Exit 1: the submission cannot be scored (no scores.json, so Codabench marks it
+    Failed; the reason is on stderr). Exit 2: the competition's setup is at fault.
+    """
+    from ntire_bench.codabench.programs import score_program
+
+    _report_outcome(score_program(input_dir, output_dir, edition, dataset=dataset, baseline=baseline,
+                                  thresholds=thresholds, phase=phase, workers=workers))
+
+
+@codabench_group.command("ingest")
+@click.option("--submission", "submission_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The submitted code: submission.py (or a team declaration submission.yaml) and its weights.")
+@click.option("--input", "input_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The LR inputs: one folder per dataset (or the images directly), optionally baseline/.")
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where the results, the SR images and the manifest for the scoring program go.")
+@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+              help="Edition whose timing passes (runs) are the default.")
+@click.option("--dataset", default="DIV2K_LSDIR_valid", show_default=True,
+              help="Dataset of an input folder that holds the LR images directly.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--timing", type=click.Choice(["adaptive", "fixed"]), default="adaptive", show_default=True,
+              help="Per-image timing rule (docs/runtime.md).")
+@click.option("--warmup", type=click.IntRange(min=0), default=None, help="Untimed passes per image (adaptive: cap).")
+@click.option("--repeats", type=click.IntRange(min=1), default=None, help="Timed passes per image (adaptive: cap).")
+@click.option("--runs", type=click.IntRange(min=1), default=None, help="Timing passes [default: the edition's].")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Host threads for the submission.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=3600, show_default=True,
+              help="Wall-clock limit per worker, in seconds.")
+@click.option("--sandbox", type=click.Choice(["auto", "bubblewrap", "landlock", "none"]), default="auto",
+              show_default=True, help="How the submission's processes are confined (docs/isolation.md).")
+@click.option("--seed", type=int, default=None, help="Seed of the timing noise and probes [default: fresh].")
+def codabench_ingest_command(submission_dir, input_dir, output_dir, edition, dataset, device, timing, warmup, repeats,
+                             runs, threads, timeout_s, sandbox, seed):
+    """The ingestion program: runs the submitted code as one plugin on the LR inputs, in the sandboxed worker.
+
+    Exit 0: measured. Exit 1: the submission could not be run (the reason is on stderr). Exit 2: the
+    competition's setup is at fault.
+    """
+    from ntire_bench.codabench.ingest import IngestionOptions, ingest_program
+
+    options = IngestionOptions(device=device, timing=timing, warmup=warmup, repeats=repeats, runs=runs,
+                               threads=threads, timeout_s=timeout_s, sandbox=sandbox, seed=seed)
+    _report_outcome(ingest_program(submission_dir, input_dir, output_dir, edition, dataset=dataset, options=options,
+                                   log=lambda m: click.echo(m, err=True)))
+
+
+@codabench_group.command("bundle")
+@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+              help="Scoring edition (a file is bundled with the programs).")
+@click.option("--out", "out_zip", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The bundle zip to write.")
+@click.option("--title", default=None, help="Competition title.")
+@click.option("--docker-image", default=None, help="Image the programs run in.")
+@click.option("--requirement", default=None,
+              help="What the programs pip-install first [default: this ntire-bench version].")
+@click.option("--no-install", is_flag=True, help="The image already has ntire-bench: install nothing.")
+@click.option("--queue", default=None, help="Codabench queue (a GPU worker's vhost) for the code phase.")
+@click.option("--contact-email", default=None, help="Organisers' contact address.")
+@click.option("--dev-start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
+              help="Development phase start (UTC).")
+@click.option("--test-start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
+              help="Final (code) phase start, the development phase's end (UTC).")
+@click.option("--test-end", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
+              help="Final phase end (UTC).")
+@click.option("--lock-phases/--no-lock-phases", default=True, show_default=True,
+              help="One scoring program per phase kind, told its phase: an upload can never pass for code output.")
+def codabench_bundle_command(edition, out_zip, title, docker_image, requirement, no_install, queue, contact_email,
+                             dev_start, test_start, test_end, lock_phases):
+    """Write the Codabench competition bundle: competition.yaml, pages, scoring and ingestion programs, README.
+
+    The HR reference zips and LR input zips are the organiser's to add (listed on stderr).
+    """
+    import dataclasses
+
+    from ntire_bench.codabench.bundle import BundleError, BundleSpec, ntire_phases, organiser_data_files, write_bundle
+
+    if no_install and requirement:
+        raise click.UsageError("pass --requirement SPEC or --no-install, not both")
+    spec = BundleSpec(edition=edition, lock_phases=lock_phases)
+    dates = {k: v for k, v in (("dev_start", dev_start), ("test_start", test_start), ("test_end", test_end)) if v}
+    changes = {"phases": ntire_phases(**dates)} if dates else {}
+    if title:
+        changes["title"] = title
+    if docker_image:
+        changes["docker_image"] = docker_image
+    if no_install or requirement:
+        changes["harness_requirement"] = requirement or None
+    if queue:
+        changes["queue"] = queue
+    if contact_email:
+        changes["contact_email"] = contact_email
+    try:
+        path = write_bundle(dataclasses.replace(spec, **changes), out_zip)
+    except (BundleError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    click.echo(f"bundle written to {path}")
+    for name in organiser_data_files(dataclasses.replace(spec, **changes)):
+        click.echo(f"add before uploading: {name}", err=True)
+
+
+COMMANDS = (score_command, gate_command, evaluate_command, codabench_group)

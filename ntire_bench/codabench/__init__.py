@@ -1,0 +1,9 @@
+"""Codabench: competition bundles, and the scoring and ingestion programs the compute worker runs.
+"""
+
+from ntire_bench.codabench.bundle import BundleError, BundleSpec, write_bundle
+from ntire_bench.codabench.validate import validate_bundle
+from ntire_bench.codabench.programs import score_program
+from ntire_bench.codabench.ingest import ingest_program
+
+__all__ = ["BundleError", "BundleSpec", "ingest_program", "score_program", "validate_bundle", "write_bundle"]

@@ -1,0 +1,10 @@
+"""Official NTIRE checkouts: ``select_model`` read statically into one reviewable declaration per team.
+
+``importer`` reads a checkout, ``branch`` evaluates a ``select_model`` branch without running
+it, ``declaration`` is the YAML format, and ``team`` builds the team's model (worker side).
+"""
+
+from ntire_bench.ntire.importer import import_checkout, parse_checkout
+from ntire_bench.ntire.declaration import DeclarationError, TeamDeclaration, read_declaration
+
+__all__ = ["DeclarationError", "import_checkout", "parse_checkout", "read_declaration", "TeamDeclaration"]

@@ -1,0 +1,10 @@
+"""A run: discover submissions, measure each in confined workers, check the claims, record the results.
+"""
+
+from ntire_bench.runner.context import RunConfig, RunContext
+from ntire_bench.runner.discovery import discover, select
+from ntire_bench.runner.evaluation import (Executor, LocalExecutor, bench_submission, evaluate_submission,
+    run_benchmark)
+
+__all__ = ["bench_submission", "discover", "evaluate_submission", "Executor", "LocalExecutor", "run_benchmark",
+    "RunConfig", "RunContext", "select"]

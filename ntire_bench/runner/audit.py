@@ -1,0 +1,164 @@
+"""The parent's checks on a worker's timing claims (docs/isolation.md, "Timings").
+
+What a worker reports is a claim. For every timed block the parent checks:
+
+1. **Its own clock.** The samples cannot add up to more than the wall time the parent saw
+   around the request, nor to much less: ``claimed >= (1 - SLACK_FRACTION) * observed -
+   slack_ms(n)``. A worker that slows its clocks, or does the real work outside the timed
+   region, fails this. A block that fails is re-timed up to ``RETRIES`` times (an honest
+   block can be unlucky once on a busy machine; a cheat fails every time).
+2. **Inputs it could not predict.** Repeat k's input is the LR image plus a ±1-level noise
+   pattern at an offset the parent draws only when it sends the request, so nothing can be
+   computed ahead. The worker reports its output at parent-chosen probe positions for every
+   repeat; outputs that did not change when the input did (a memoized forward) fail.
+3. **The delivered image.** The reported output of the quality pass at the probes must match
+   the uint8 SR image the worker wrote.
+4. **A fresh process.** After the run, a new worker that has never seen the timed inputs
+   recomputes a few timed repeats as ordinary images; their outputs must equal what the
+   timed worker reported for them (runner.py: ``verify_repeats``).
+
+Any failure is ``timing not credible: ...`` and the submission is never ranked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ntire_bench.worker.protocol import Reply, WorkerFailure, finite_numbers
+from ntire_bench.results.records import TimingAudit
+
+# The samples may miss this fraction of the parent's wall time (input preparation, output
+# probes, Python between repeats, pipe round trip), plus ``slack_ms``.
+SLACK_FRACTION = 0.05
+RETRIES = 2
+PROBES = 32
+NOISE_LEVELS = 1  # the timed inputs differ from the image by at most this many grey levels
+# A repeat whose output moved at fewer than this fraction of the probes did not respond to its input.
+RESPONSE_FRACTION = 0.25
+# More than this fraction of unresponsive repeats in a dataset is a memoized forward.
+UNRESPONSIVE_LIMIT = 0.10
+# The fresh process must reproduce the timed outputs within this fraction of white.
+VERIFY_TOLERANCE = 5e-5
+
+
+class NotCredible(WorkerFailure):
+    """A timing claim failed a check; the message starts with 'timing not credible:'."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"timing not credible: {reason}")
+
+
+def slack_ms(repeats: int, numel: int) -> float:
+    """Absolute wall time a timed block may spend outside its samples (ms), by repeats and input size."""
+    return 3.0 + repeats * (0.15 + 2.0 * numel / 1e6)
+
+
+def noise_buffer(numel_max: int, rng: np.random.Generator) -> np.ndarray:
+    """The dataset's noise pool: int8 values in {-1, 0, 1}, long enough for any offset of any image."""
+    return rng.integers(-NOISE_LEVELS, NOISE_LEVELS + 1, size=2 * numel_max + 1, dtype=np.int8)
+
+
+def perturbed_lr(lr: np.ndarray, noise: np.ndarray, offset: int) -> np.ndarray:
+    """Repeat input as a uint8 HxWx3 image: the LR plus the noise at ``offset`` (as the worker builds it)."""
+    height, width, _ = lr.shape
+    patch = noise[offset: offset + 3 * height * width].reshape(3, height, width).transpose(1, 2, 0)
+    return np.clip(lr.astype(np.int16) + patch, 0, 255).astype(np.uint8)
+
+
+def choose_probes(sr: np.ndarray, rng: np.random.Generator, count: int = PROBES) -> list[list[int]]:
+    """``[channel, row, col]`` positions of the SR (3xHxW uint8) where it is not saturated, at random."""
+    unsaturated = np.argwhere((sr > 1) & (sr < 254))
+    pool = unsaturated if len(unsaturated) >= count else np.argwhere(np.ones_like(sr, dtype=bool))
+    picks = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
+    return pool[np.sort(picks)].tolist()
+
+
+@dataclass
+class TimedBlock:
+    """One image's timed repeats as the parent sent and received them."""
+
+    offsets: list[int]
+    probes: list[list[int]]
+    samples: list[float]
+    outputs: list[list[float]]  # per repeat, the output at ``probes``
+    reference: list[float]
+    stop_reason: str
+
+
+@dataclass
+class DatasetAudit:
+    """Accumulates the checks over one dataset's timed blocks (one per image and pass)."""
+
+    data_range: float
+    record: TimingAudit = field(default_factory=TimingAudit)
+    repeats: int = 0
+    unresponsive: int = 0
+
+    def check_block(self, reply: Reply, observed_ms: float, offsets: list[int], probes: list[list[int]],
+                    sr: np.ndarray | None, numel: int) -> TimedBlock:
+        """Validate one ``time`` reply; raise NotCredible (clock) or WorkerFailure (malformed)."""
+        if reply["clocks_replaced"]:
+            raise NotCredible(f"the submission replaced the clocks the harness reads ({reply['clocks_replaced']})")
+        samples = finite_numbers(reply["samples"], "timing samples", minimum=0.0)
+        if not samples or len(samples) > len(offsets):
+            raise WorkerFailure(f"the worker reported {len(samples)} samples for a block of at most {len(offsets)}")
+        outputs = reply["probes"]
+        if not isinstance(outputs, list) or len(outputs) != len(samples):
+            raise WorkerFailure("the worker's output probes do not match its samples")
+        outputs = [finite_numbers(row, "output probes") for row in outputs]
+        reference = finite_numbers(reply["reference"], "reference probes")
+        if any(len(row) != len(probes) for row in outputs) or len(reference) != len(probes):
+            raise WorkerFailure("the worker's output probes do not match the probes asked for")
+        claimed = math.fsum(samples)
+        self.record.requests += 1
+        self.record.claimed_ms += claimed
+        self.record.observed_ms += observed_ms
+        ratio = claimed / observed_ms if observed_ms > 0 else 1.0
+        self.record.min_ratio = ratio if self.record.min_ratio is None else min(self.record.min_ratio, ratio)
+        if claimed > observed_ms * 1.02 + 1.0:
+            raise NotCredible(f"the samples add up to {claimed:.2f} ms, more than the {observed_ms:.2f} ms the "
+                              "parent's clock measured around them")
+        floor = (1 - SLACK_FRACTION) * observed_ms - slack_ms(len(samples), numel)
+        if claimed < floor:
+            raise NotCredible(f"the samples add up to {claimed:.2f} ms but the parent's clock measured "
+                              f"{observed_ms:.2f} ms around {len(samples)} repeats (clocks slowed, or work done "
+                              "outside the timed region)")
+        if sr is not None:
+            self._check_reference(reference, probes, sr)
+        return TimedBlock(offsets[: len(samples)], probes, samples, outputs, reference, reply["stop_reason"])
+
+    def _check_reference(self, reference: list[float], probes: list[list[int]], sr: np.ndarray) -> None:
+        delivered = np.array([int(sr[c, y, x]) for c, y, x in probes])
+        reported = np.rint(np.clip(np.array(reference) * (255.0 / self.data_range), 0, 255))
+        if np.abs(reported - delivered).max(initial=0) > 1:
+            raise NotCredible("the quality pass's output reported at the probes does not match the SR image the "
+                              "worker delivered")
+
+    def count_responses(self, block: TimedBlock) -> None:
+        """Tally repeats whose output did not move when their input did."""
+        reference = np.array(block.reference)
+        tolerance = 1e-6 * self.data_range
+        for row in block.outputs:
+            moved = np.abs(np.array(row) - reference) > tolerance
+            self.repeats += 1
+            self.record.probes_checked += len(row)
+            if moved.mean() < RESPONSE_FRACTION:
+                self.unresponsive += 1
+
+    def finish(self) -> TimingAudit:
+        """The audit record; raise NotCredible when too many repeats ignored their input."""
+        if self.repeats and self.unresponsive > max(1, UNRESPONSIVE_LIMIT * self.repeats):
+            raise NotCredible(f"in {self.unresponsive} of {self.repeats} timed repeats the output did not change when "
+                              "the input did (a memoized or cached forward)")
+        return self.record
+
+
+def compare_recomputed(timed: list[float], recomputed: list[float], data_range: float) -> float:
+    """Largest difference (fraction of white) between timed outputs and a fresh process's recomputation."""
+    a, b = np.array(timed, dtype=np.float64), np.array(recomputed, dtype=np.float64)
+    if a.shape != b.shape:
+        return math.inf
+    return float(np.abs(a - b).max(initial=0.0) / data_range)

@@ -1,0 +1,145 @@
+"""What a run measures with, and how it starts a submission's confined worker.
+
+``RunConfig`` is the user's choice of settings; ``RunContext`` is what every submission of one
+run shares (resolved device, environment, the settings record, the store, the paths workers
+must never reach); ``Identity`` is what identifies one submission's measurement. All three are
+plain data, so an executor can ship them to another machine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ntire_bench.worker.client import InProcessWorker, IsolatedWorker, WorkerLimits, python_path_entries
+from ntire_bench.plugins.declaration import PluginEntry
+from ntire_bench.results.records import Environment, Settings
+from ntire_bench.timing.runtime import TimingSettings, default_cpu_threads
+from ntire_bench.results.store import ResultsStore
+
+
+def default_memory_limit() -> int | None:
+    """Three quarters of physical memory: a runaway submission cannot take the host down."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 0.75)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _print(message: str) -> None:
+    print(message)
+
+
+@dataclass
+class RunConfig:
+    """How a run measures. Everything here that changes a number is part of the cache key."""
+
+    out_dir: Path = Path("results")
+    device: str = "auto"
+    model_zoo: Sequence[Path] = ()
+    warmup: int | None = None
+    repeats: int | None = None
+    runs: int = 1
+    threads: int | None = None
+    timing: str = "adaptive"  # "adaptive" | "fixed"
+    target: float | None = None  # adaptive: relative half-width of the median's 95% interval
+    timeout_s: float = 3600.0
+    memory_limit_bytes: int | None = field(default_factory=default_memory_limit)
+    isolate: bool = True
+    sandbox: str = "auto"
+    verify: bool = True
+    force: bool = False
+    cudnn_benchmark: bool = False
+    complexity_size: tuple[int, int] = (256, 256)
+    seed: int | None = None  # the parent's noise and probe choices; None: fresh each run
+    save_sr: Path | None = None  # also write each SR image as <save_sr>/<submission>/<dataset>/<name>x4.png
+    cache_dir: Path | None = None
+    progress: bool = True
+    log: Callable[[str], None] = _print
+
+    def threads_for(self, device: str) -> int | None:
+        """Host threads for a worker: as asked, else all cores but one on CPU, torch's choice on CUDA."""
+        if self.threads is not None:
+            return self.threads
+        return None if device.startswith("cuda") else default_cpu_threads()
+
+    def timing_settings(self, device: str) -> TimingSettings:
+        """The per-image timing rule for ``device`` (adaptive by default; see docs/runtime.md)."""
+        on_cuda = device.startswith("cuda")
+        # CPU: 0.03, not 0.01: at 0.01 one-thread CPU timings (per-image CV 2-4%) met the target in 2% of images,
+        # so sampling always ran to the cap; the headline averages m images, ~0.03/sqrt(m) (benchmarks/timing_cost.py).
+        target = self.target if self.target is not None else (0.005 if on_cuda else 0.03)
+        fixed = TimingSettings.for_device(device, self.warmup, self.repeats, mode=self.timing, target=target)
+        # The median's 95% interval needs six samples; with a lower cap, sampling simply runs to it.
+        return TimingSettings(**{**fixed.to_dict(), "min_repeats": min(6, fixed.repeats)})
+
+    def settings(self, device: str) -> Settings:
+        """The measurement settings recorded with every result."""
+        timing = self.timing_settings(device)
+        return Settings(device=device, warmup=timing.warmup, repeats=timing.repeats, runs=self.runs,
+                        threads=self.threads_for(device), cudnn_benchmark=self.cudnn_benchmark,
+                        complexity_size=list(self.complexity_size), isolated=self.isolate, timing=timing.mode,
+                        target_ci=timing.target if timing.mode == "adaptive" else None)
+
+
+@dataclass
+class RunContext:
+    """What every submission of one run shares."""
+
+    config: RunConfig
+    device: str
+    environment: Environment
+    settings: Settings
+    store: ResultsStore
+    hidden: list[Path]
+
+
+@dataclass
+class Identity:
+    """What identifies one submission's measurement: its run key, dataset keys and checkpoint."""
+
+    run_key: str
+    dataset_keys: dict[str, str]
+    checkpoint: Path | None
+    checkpoint_sha256: str | None
+
+
+def worker_factory(entry: PluginEntry, identity: Identity, ctx: RunContext, log_path: Path | None = None
+                   ) -> Callable[[bool], tuple[Any, dict[str, Any]]]:
+    """A function that starts a confined worker for ``entry`` and loads it (counting complexity or not).
+
+    The worker may read the submission's own code (its directory, or the NTIRE checkout) and its
+    checkpoint, never ``ctx.hidden`` (dataset roots, results).
+    """
+    info = entry.info
+    assert info is not None
+    readable = ([Path(entry.source).resolve().parent] if not entry.source.startswith("entry-point:")
+                else python_path_entries(ctx.hidden))
+    if info.code_root:
+        readable.append(Path(info.code_root))
+    if identity.checkpoint:
+        readable.append(identity.checkpoint)
+    limits = WorkerLimits(timeout_s=ctx.config.timeout_s, memory_bytes=ctx.config.memory_limit_bytes,
+                          threads=ctx.settings.threads, readable=readable, hidden=ctx.hidden,
+                          sandbox=ctx.config.sandbox, gpu=ctx.device.startswith("cuda"))
+    config = {
+        "source": entry.source, "name": entry.name, "info": info.to_dict(),
+        "checkpoint": str(identity.checkpoint) if identity.checkpoint else None,
+        "device": ctx.device, "threads": ctx.settings.threads, "cudnn_benchmark": ctx.config.cudnn_benchmark,
+        "complexity_size": list(ctx.config.complexity_size),
+        "timing": ctx.config.timing_settings(ctx.device).to_dict(),
+    }
+
+    def start(count_complexity: bool = True) -> tuple[Any, dict[str, Any]]:
+        worker = (IsolatedWorker(limits, log_path, ctx.device) if ctx.config.isolate
+                  else InProcessWorker(limits, log_path, ctx.device))
+        try:
+            reply, _ = worker.request("load", config={**config, "count_complexity": count_complexity})
+        except BaseException:
+            worker.close()
+            raise
+        return worker, reply["result"]
+
+    return start

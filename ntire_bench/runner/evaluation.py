@@ -1,0 +1,332 @@
+"""Evaluating submissions on datasets: the parent side of every run.
+
+The parent owns the datasets, the HR images, the metrics and the results store. Each timing
+pass runs a submission in its own confined worker (measure.py) that only ever sees LR pixels.
+One submission's story, as named steps: ``plan_submission`` (what identifies the measurement,
+what the store can re-use), ``pass_jobs`` (what is left to measure), ``record_dataset`` (each
+dataset's result, saved at once), ``verify_submission`` (timed outputs recomputed afresh) and
+``finish`` (the status). ``run_benchmark`` drives them through an executor: here, one job after
+another; ``ray_executor.py`` spreads the same jobs over a cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from ntire_bench.runner.audit import VERIFY_TOLERANCE, DatasetAudit
+from ntire_bench.runner.context import Identity, RunConfig, RunContext, default_memory_limit, worker_factory
+from ntire_bench.data.datasets import PreparedDataset, hidden_paths, prepare_datasets
+from ntire_bench.results.provenance import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
+from ntire_bench.runner.passes import (PassJob, PassOutcome, VerifyCandidate, VerifyJob, assemble_dataset, dataset_runtime, image_runtime, pick_candidates, run_pass, run_pass_job, run_verify_job)
+from ntire_bench.plugins.declaration import PluginEntry, model_zoo_dirs, resolve_checkpoint
+from ntire_bench.util.hashing import sha256_file
+from ntire_bench.worker.protocol import WorkerFailure
+from ntire_bench.results.records import (FAILED, NO_WEIGHTS, OK, RUNNING, CheckpointInfo, ComplexityResult, PluginInfo, SubmissionResult)
+from ntire_bench.results.store import ResultsStore
+
+__all__ = ["RunConfig", "RunContext", "PreparedDataset", "prepare_datasets", "hidden_paths", "run_benchmark",
+           "evaluate_submission", "bench_submission", "default_memory_limit", "LocalExecutor"]
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def make_context(config: RunConfig, datasets: Sequence[PreparedDataset]) -> RunContext:
+    """Resolve the device and collect the environment once for the whole run."""
+    device = resolve_device(config.device)
+    return RunContext(config, device, collect_environment(device, config.threads_for(device)), config.settings(device),
+                      ResultsStore(config.out_dir), hidden_paths(datasets, config.out_dir))
+
+
+def job_seed(base: int, *parts: Any) -> int:
+    """A per-job seed of the parent's noise and probe choices, from the run's seed and the job's identity."""
+    return int.from_bytes(hashlib.sha256(json.dumps([base, *map(str, parts)]).encode()).digest()[:8], "little")
+
+
+class Executor(Protocol):
+    """Runs measurement jobs: each returns its outcome or raises WorkerFailure."""
+
+    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome: ...
+
+    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float: ...
+
+
+class LocalExecutor:
+    """This machine, one job after another (the default: no cluster needed)."""
+
+    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome:
+        return run_pass_job(job, ctx, progress=ctx.config.progress)
+
+    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float:
+        return run_verify_job(job, ctx)
+
+
+def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig,
+                  executor: Executor | None = None) -> list[SubmissionResult]:
+    """Evaluate every submission on every dataset; return the results (also in the store)."""
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    executor = executor or LocalExecutor()
+    base = config.seed if config.seed is not None else secrets.randbits(63)
+    evaluate_all = getattr(executor, "evaluate_all", None)
+    if evaluate_all is not None:  # a concurrent executor drives the same steps itself (ray_executor.py)
+        return evaluate_all(entries, datasets, config, base)
+    ctx = make_context(config, datasets)
+    return [evaluate_submission(entry, datasets, ctx, executor, base) for entry in entries]
+
+
+# ------------------------------------------------------------------ one submission
+
+
+@dataclass
+class SubmissionPlan:
+    """A submission ready to measure: its identity, its record (status ``running``) and the datasets left."""
+
+    entry: PluginEntry
+    identity: Identity
+    record: SubmissionResult
+    todo: list[PreparedDataset]
+    missing_weights: bool
+
+
+def evaluate_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext,
+                        executor: Executor | None = None, seed: int = 0) -> SubmissionResult:
+    """Plan, measure, verify and record one submission."""
+    executor = executor or LocalExecutor()
+    plan = plan_submission(entry, datasets, ctx)
+    if isinstance(plan, SubmissionResult):
+        return plan
+    telemetry = gpu_telemetry(_gpu_uuid(ctx)) if ctx.device.startswith("cuda") else None
+    candidates: list[VerifyCandidate] = []
+    try:
+        for index, dataset in enumerate(plan.todo):
+            outcomes = [executor.run_pass(job, ctx) for job in pass_jobs(plan, dataset, index, ctx, seed)]
+            candidates += record_dataset(plan, dataset, outcomes, ctx, seed)
+        verify_submission(plan, candidates, ctx, executor)
+    except WorkerFailure as exc:
+        return finish(plan.record, ctx, failure=str(exc), telemetry_start=telemetry)
+    return finish(plan.record, ctx, telemetry_start=telemetry)
+
+
+def plan_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext
+                    ) -> SubmissionPlan | SubmissionResult:
+    """What to measure for ``entry``, or its final record when there is nothing to measure (up to date,
+    or a plugin that could not be read). Files that must make way are set aside first, never lost."""
+    identity = measurement_identity(entry, datasets, ctx)
+    plan = ctx.store.plan(entry.name, identity.run_key, identity.dataset_keys, ctx.config.force,
+                          dependencies_changed=changed_dependencies)
+    if not entry.ok and plan.set_aside is None and ctx.store.path(entry.name).exists():
+        plan.set_aside = f"{entry.name}.json is replaced by a failed import of {Path(entry.source).name}"
+    if plan.set_aside:
+        moved = ctx.store.set_aside(entry.name, plan.set_aside, plan.set_aside_label)
+        if moved is not None:
+            ctx.config.log(f"note: {moved.line()}")
+    if plan.up_to_date is not None:
+        ctx.config.log(f"{entry.name}: up to date in {ctx.store.path(entry.name)} (use --force to re-measure)")
+        return plan.up_to_date
+    record = new_record(entry, identity, plan.reuse, ctx)
+    if not entry.ok:
+        return finish(record, ctx, failure=entry.error or "the plugin could not be read")
+    info = entry.info
+    assert info is not None
+    missing_weights = info.requires_weights and identity.checkpoint is None
+    if missing_weights:  # measured all the same; ``finish`` settles the status as no_weights
+        zoo = ", ".join(map(str, model_zoo_dirs(ctx.config.model_zoo))) or "none given"
+        where = f"in {info.code_root}" if info.kind == "ntire-team" else f"in the model zoo: {zoo}"
+        record.error = f"checkpoint {info.checkpoint} not found ({where}); pass --model-zoo DIR for a PSNR rank"
+    ctx.store.save(record)
+    return SubmissionPlan(entry, identity, record, [d for d in datasets if d.spec.name in plan.todo],
+                          missing_weights)
+
+
+def measurement_identity(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext) -> Identity:
+    """The run key (code, declaration, weights, harness, device, settings) and one key per dataset."""
+    info = entry.info
+    base = Path(info.code_root) if info and info.kind == "ntire-team" and info.code_root else None
+    checkpoint = resolve_checkpoint(info.checkpoint, model_zoo_dirs(ctx.config.model_zoo), base) if info else None
+    checkpoint_sha = sha256_file(checkpoint) if checkpoint else None
+    run_key = _digest({
+        "name": entry.name, "plugin": entry.source_sha256, "declaration": info.to_dict() if info else None,
+        "checkpoint": checkpoint_sha, "harness": ctx.environment.harness_fingerprint,
+        "device": ctx.environment.device_name, "settings": ctx.settings,
+    })
+    keys = {d.spec.name: _digest({"run": run_key, "files": d.fingerprint, "scale": d.spec.scale}) for d in datasets}
+    return Identity(run_key, keys, checkpoint, checkpoint_sha)
+
+
+def changed_dependencies(stored: SubmissionResult) -> str | None:
+    """Why a stored result is stale because a module it imported has changed since, or None."""
+    for path, digest in (stored.plugin.dependencies if stored.plugin else {}).items():
+        try:
+            current = sha256_file(path)
+        except OSError:
+            return f"{path}, which it imported, is gone"
+        if current != digest:
+            return f"{Path(path).name}, which it imported, has changed"
+    return None
+
+
+def new_record(entry: PluginEntry, identity: Identity, reuse: dict, ctx: RunContext) -> SubmissionResult:
+    """The record for this run, status ``running`` until it finishes, with the datasets it re-uses."""
+    info = entry.info
+    checkpoint = None
+    if info is not None and info.checkpoint:
+        checkpoint = CheckpointInfo(file=info.checkpoint, path=str(identity.checkpoint) if identity.checkpoint else None,
+                                    sha256=identity.checkpoint_sha256)
+    return SubmissionResult(
+        submission=entry.name, status=RUNNING, team=info.team if info else None,
+        reference=info.reference if info else False, data_range=info.data_range if info else None,
+        checkpoint=checkpoint, plugin=PluginInfo(source=entry.source, sha256=entry.source_sha256),
+        datasets=dict(reuse), settings=ctx.settings, environment=replace(ctx.environment), run_key=identity.run_key,
+    )
+
+
+def pass_jobs(plan: SubmissionPlan, dataset: PreparedDataset, index: int, ctx: RunContext, seed: int
+              ) -> list[PassJob]:
+    """The ``--runs`` timing passes of one dataset; the very first job also counts complexity."""
+    return [PassJob(plan.entry, plan.identity, dataset, run_index,
+                    seed=job_seed(seed, plan.entry.name, dataset.spec.name, run_index),
+                    count_complexity=index == 0 and run_index == 0 and plan.record.complexity is None,
+                    compute_quality=run_index == 0 and not plan.missing_weights,
+                    check_determinism=index == 0 and run_index == 0)
+            for run_index in range(ctx.config.runs)]
+
+
+def record_dataset(plan: SubmissionPlan, dataset: PreparedDataset, outcomes: Sequence[PassOutcome],
+                   ctx: RunContext, seed: int) -> list[VerifyCandidate]:
+    """Store one dataset's result from its passes; return the repeats to verify in a fresh process."""
+    for outcome in outcomes:
+        if outcome.loaded.get("complexity") is not None or plan.record.sandbox is None:
+            apply_load_report(plan.record, outcome.loaded, outcome.sandbox)
+        plan.record.environment.executor = _executor_note(plan.record.environment.executor, outcome)
+    result = assemble_dataset(dataset, outcomes, plan.identity.dataset_keys[dataset.spec.name])
+    plan.record.datasets[dataset.spec.name] = result
+    ctx.store.save(plan.record)
+    if not (ctx.config.verify and ctx.config.isolate):
+        return []
+    return pick_candidates(dataset, outcomes, np.random.default_rng(job_seed(seed, plan.entry.name, "verify",
+                                                                             dataset.spec.name)))
+
+
+def _executor_note(previous: dict[str, Any] | None, outcome: PassOutcome) -> dict[str, Any]:
+    """The record's executor facts with one more pass: every host so far and, from a cluster, its jobs and retries."""
+    note = dict(previous or {})
+    note["nodes"] = sorted({*note.get("nodes", []), outcome.node.get("host", "?")})
+    for key in ("jobs", "retries"):
+        if outcome.node.get(key):
+            note[key] = [*note.get(key, []), *outcome.node[key]]
+    return note
+
+
+def verify_submission(plan: SubmissionPlan, candidates: list[VerifyCandidate], ctx: RunContext,
+                      executor: Executor) -> None:
+    """Recompute some timed repeats in a fresh worker; the audit of each dataset says what was found."""
+    if not candidates:
+        if plan.todo and not ctx.config.isolate:
+            plan.record.warnings.append("timed outputs were not recomputed in a fresh process (--no-isolation)")
+        return
+    worst = executor.run_verify(VerifyJob(plan.entry, plan.identity, candidates), ctx)
+    for dataset in plan.todo:
+        audit = plan.record.datasets[dataset.spec.name].timing_audit
+        if audit is not None:
+            count = sum(1 for c in candidates if c.dataset == dataset.spec.name)
+            audit.verified = (f"{count} timed repeats recomputed in a fresh process: largest difference "
+                              f"{worst * 255:.2g} grey levels (tolerance {VERIFY_TOLERANCE * 255:.2g})")
+    ctx.store.save(plan.record)
+
+
+def apply_load_report(record: SubmissionResult, loaded: dict[str, Any], sandbox: Any) -> None:
+    """Copy what a worker reported at load time into the record (complexity, warnings, dependencies)."""
+    complexity = loaded.get("complexity")
+    if isinstance(complexity, dict):
+        record.complexity = ComplexityResult(
+            params=int(complexity["params"]), flops=int(complexity["flops"]),
+            activations=int(complexity["activations"]), num_conv=int(complexity["num_conv"]),
+            input_size=list(complexity["input_size"]), unsupported_ops=dict(complexity["unsupported_ops"]),
+            peak_memory_mb=complexity.get("peak_memory_mb"))
+    record.environment.threads = int(loaded.get("num_threads") or 0) or record.environment.threads
+    record.warnings = list(dict.fromkeys(record.warnings + [str(w) for w in loaded.get("warnings", [])]))
+    record.opt_ins = sorted({*record.opt_ins, *(str(o) for o in loaded.get("opt_ins", []))})
+    if record.checkpoint is not None:
+        record.checkpoint.trusted_pickle = "trust_pickle" in record.opt_ins
+    record.sandbox = sandbox
+    if record.plugin is not None:
+        record.plugin.dependencies = {**record.plugin.dependencies,
+                                      **dependency_digests(loaded.get("dependencies", []))}
+
+
+def dependency_digests(paths: Sequence[Any]) -> dict[str, str]:
+    """``{path: sha256}`` of the Python files a worker reported importing from outside site-packages."""
+    digests = {}
+    for path in paths:
+        candidate = Path(str(path))
+        if candidate.suffix == ".py" and candidate.is_file() and candidate.stat().st_size < 50 * 2**20:
+            digests[str(candidate)] = sha256_file(candidate)
+    return digests
+
+
+def finish(record: SubmissionResult, ctx: RunContext, failure: str | None = None,
+           telemetry_start: dict | None = None) -> SubmissionResult:
+    """Settle the status, attach telemetry and stability warnings, and save."""
+    if failure is not None:
+        record.status, record.error = FAILED, failure
+        ctx.config.log(f"{record.submission}: failed: {failure}")
+    elif record.status == RUNNING:
+        record.status = NO_WEIGHTS if record.error else OK
+    if telemetry_start is not None:
+        end = gpu_telemetry(_gpu_uuid(ctx))
+        record.environment.gpu_telemetry = {"start": telemetry_start, "end": end}
+        record.warnings.extend(telemetry_warnings(telemetry_start, end))
+    for name, result in record.datasets.items():
+        runtime = result.runtime_ms
+        if runtime is not None and runtime.unstable and runtime.run_cv is not None:
+            record.warnings.append(f"{name}: runtime varies by {runtime.run_cv:.1%} between passes (>2%); "
+                                   "results are unstable, quiet the machine and re-run")
+    ctx.store.save(record)
+    return record
+
+
+def _gpu_uuid(ctx: RunContext) -> str | None:
+    return (ctx.environment.gpu or {}).get("uuid")
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def bench_submission(entry: PluginEntry, inputs: Sequence[np.ndarray], config: RunConfig) -> dict[str, Any]:
+    """Runtime only: time a submission on LR arrays, ``config.runs`` passes in fresh workers.
+
+    Needs no dataset and no weights (a missing checkpoint leaves random initial weights,
+    which time the same). The parent's clock and input checks apply as in a run.
+    """
+    if not entry.ok or entry.info is None:
+        raise WorkerFailure(entry.error or f"{entry.name}: broken plugin")
+    ctx = replace(make_context(config, []), hidden=[])  # no dataset, no results: nothing to hide
+    info = entry.info
+    base = Path(info.code_root) if info.kind == "ntire-team" and info.code_root else None
+    checkpoint = resolve_checkpoint(info.checkpoint, model_zoo_dirs(config.model_zoo), base)
+    start = worker_factory(entry, Identity("bench", {}, checkpoint, None), ctx)
+    audit = DatasetAudit(info.data_range)
+    rng = np.random.default_rng(config.seed)
+    passes = []
+    for _ in range(config.runs):
+        worker, _loaded = start(False)
+        try:
+            passes.append(run_pass(worker, inputs, info.scale, config.timing_settings(ctx.device).repeats, audit, rng,
+                                   image_label=lambda i: f"input {i}"))
+        finally:
+            worker.close()
+    audit.finish()
+    per_image = [image_runtime(passes, i) for i in range(len(inputs))]
+    return {
+        "submission": entry.name, "weights": checkpoint is not None, "inputs": [list(lr.shape[:2]) for lr in inputs],
+        "runtime_ms": dataset_runtime(passes, per_image), "settings": ctx.settings, "environment": ctx.environment,
+        "audit": audit.record,
+    }

@@ -1,0 +1,39 @@
+"""The worker process (``python -m ntire_bench.sandbox ntire_bench.worker``): the only process that runs submission code."""
+
+import os
+
+from ntire_bench.sandbox import enter_from_environment
+from ntire_bench.worker.protocol import Request
+from ntire_bench.worker.session import Session, serve
+
+
+def main() -> None:
+    """Child entry point: apply the sandbox, then answer requests on the protocol pipe until told to exit."""
+    enter_from_environment()
+    # The protocol pipes are the fds named in the environment; stdout goes to the log (stderr),
+    # so anything a plugin prints never reaches the parent as a reply.
+    request_fd = int(os.environ.pop("NTIRE_BENCH_REQUEST_FD"))
+    reply_fd = int(os.environ.pop("NTIRE_BENCH_REPLY_FD"))
+    os.dup2(2, 1)
+    requests = os.fdopen(request_fd, "rb", buffering=0)
+    session = Session()
+    buffer = b""
+    while True:
+        chunk = requests.read(1 << 16)
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n" in buffer:
+            line, _, buffer = buffer.partition(b"\n")
+            request = Request.decode(line)
+            if request.op == "exit":
+                return
+            reply = serve(session, request)
+            view = memoryview(reply)
+            while view:
+                written = os.write(reply_fd, view)
+                view = view[written:]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""The worker: the only process that runs submission code (``python -m ntire_bench.worker``).
+
+A ``Session`` loads one submission and answers the parent's requests (protocol.py): load
+and count complexity, then per image a quality pass and warm-up (``image``), and a timed
+block (``time``) whose repeats each see the LR image plus a little noise the parent chose
+at that moment, reporting the samples and a few output values per repeat for the parent to
+check (docs/isolation.md). LR pixels arrive, and SR pixels leave, as ``.npy`` files in the
+worker's private directory; no HR path or pixel ever reaches this process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ntire_bench.timing import runtime  # binds the clocks before any plugin code runs
+from ntire_bench.plugins.declaration import PluginError, Submission, SubmissionInfo
+from ntire_bench.util.paths import PACKAGE_DIR
+from ntire_bench.util.text import one_line
+from ntire_bench.worker.protocol import Request, WorkerFailure, encode_reply
+
+# Quantised outputs of two identical passes may differ by one level where a float lands on a
+# rounding boundary (non-associative GPU reductions); more than that is nondeterminism.
+DETERMINISM_TOLERANCE = 1
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad the bottom/right of an NCHW tensor to a multiple, reflecting (replicating if too small)."""
+    if multiple <= 1:
+        return x
+    height, width = x.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if not pad_h and not pad_w:
+        return x
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+class ModelCall(nn.Module):
+    """What is timed and counted: the model, or the team's official inference wrapper around it."""
+
+    def __init__(self, model: nn.Module, custom_forward: Any = None):
+        super().__init__()
+        self.model = model
+        self.custom_forward = custom_forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.custom_forward(self.model, x) if self.custom_forward else self.model(x)
+
+
+def super_resolve(submission: Submission, module: ModelCall, x: torch.Tensor) -> torch.Tensor:
+    """The harness's input contract around one forward pass: pad to the declared multiple, crop back."""
+    height, width = x.shape[-2:]
+    out = module(pad_to_multiple(x, submission.pad_to_multiple))
+    if not isinstance(out, torch.Tensor):
+        raise WorkerFailure(f"forward returned {type(out).__name__}, expected a torch.Tensor")
+    return out[..., : height * submission.scale, : width * submission.scale]
+
+
+def check_output(output: Any, expected: tuple[int, ...]) -> None:
+    """A forward pass must return a finite float tensor of the expected (cropped) shape."""
+    if not isinstance(output, torch.Tensor):
+        raise WorkerFailure(f"forward returned {type(output).__name__}, expected a torch.Tensor")
+    if not output.is_floating_point():
+        raise WorkerFailure(f"output dtype is {output.dtype}, expected a floating-point tensor")
+    if tuple(output.shape) != expected:
+        raise WorkerFailure(f"output shape is {tuple(output.shape)}, expected {expected}")
+    if not bool(torch.isfinite(output).all()):
+        bad = int((~torch.isfinite(output)).sum())
+        raise WorkerFailure(f"output has {bad} NaN/Inf values")
+
+
+def guarded(what: str, fn, roots: list[Path] | None = None):
+    """Call ``fn``, turning any exception into a one-line WorkerFailure."""
+    from ntire_bench.worker.loading import explain_exception
+
+    try:
+        return fn()
+    except WorkerFailure:
+        raise
+    except PluginError as exc:
+        raise WorkerFailure(str(exc)) from exc
+    except MemoryError as exc:
+        raise WorkerFailure(f"out of memory while {what}: {one_line(exc)}") from exc
+    except torch.cuda.OutOfMemoryError as exc:
+        raise WorkerFailure(f"out of GPU memory while {what}") from exc
+    except Exception as exc:
+        text = explain_exception(exc, roots or [])
+        if "can't allocate memory" in text or "out of memory" in text.lower():
+            raise WorkerFailure(f"out of memory while {what}: {text}") from exc
+        raise WorkerFailure(f"{what} raised {text}") from exc
+
+
+@dataclass
+class _Image:
+    """The image being timed: its 0..255 pixels, the quality pass's output, and the timed-input buffer."""
+
+    base255: torch.Tensor  # (1, 3, H, W) float, 0..255
+    work255: torch.Tensor  # the same shape: base plus this repeat's noise
+    reference: torch.Tensor  # the quality pass's raw output (padded size)
+    height: int
+    width: int
+
+
+@dataclass
+class Session:
+    """A loaded submission, ready to super-resolve LR images with timing."""
+
+    submission: Submission | None = None
+    module: ModelCall | None = None
+    settings: runtime.TimingSettings | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    roots: list[Path] = field(default_factory=list)
+    noise: torch.Tensor | None = None
+    image_state: _Image | None = None
+
+    # ------------------------------------------------------------------- load
+    def load(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Import the submission, build the model, load weights, deploy, and count complexity."""
+        from ntire_bench.complexity.counting import measure_complexity
+        from ntire_bench.worker.loading import LoadNotes, guard_torch_load, install_cpu_cuda_fallback
+        from ntire_bench.worker.build import build_model, load_declared_submission
+
+        self.device = torch.device(config["device"])
+        if config.get("threads"):
+            torch.set_num_threads(config["threads"])
+        torch.backends.cudnn.benchmark = bool(config.get("cudnn_benchmark"))
+        self.settings = runtime.TimingSettings(**config["timing"])
+        notes = LoadNotes()
+        expected = SubmissionInfo.from_dict(config["info"], "the parent's declaration")
+        guard_torch_load(expected.trust_pickle, notes)
+        if self.device.type == "cpu":
+            install_cpu_cuda_fallback(notes)
+        self.roots = [Path(expected.code_root)] if expected.code_root else []
+        submission = guarded("importing the submission", lambda: load_declared_submission(config), self.roots)
+        found = submission.info(expected.kind)
+        comparable = {k: v for k, v in found.to_dict().items() if k not in ("code_root", "kind")}
+        declared = {k: v for k, v in expected.to_dict().items() if k not in ("code_root", "kind")}
+        if comparable != declared:
+            diff = next(k for k in declared if declared[k] != comparable.get(k))
+            raise WorkerFailure(f"the declaration changed between discovery and the run ({diff}: "
+                                f"{declared[diff]!r} then {comparable.get(diff)!r}); declare it statically")
+        self.submission = submission
+        model = guarded("building the model", lambda: build_model(submission, config.get("checkpoint"),
+                                                                  self.device, notes), self.roots)
+        self.module = ModelCall(model, submission.forward).to(self.device).eval()
+        complexity = None
+        if config.get("count_complexity", True):
+            size = tuple(config.get("complexity_size", (256, 256)))
+            complexity = guarded("counting complexity",
+                                 lambda: measure_complexity(self.module, size, device=str(self.device)),
+                                 self.roots).to_dict()
+        return {
+            "team": submission.team, "data_range": submission.data_range, "reference": submission.reference,
+            "weights_loaded": bool(config.get("checkpoint")) or submission.load_weights is not None,
+            "complexity": complexity, "num_threads": torch.get_num_threads(),
+            "warnings": notes.warnings, "opt_ins": notes.opt_ins, "dependencies": local_modules(),
+        }
+
+    # --------------------------------------------------------------- datasets
+    def begin_dataset(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Load this dataset's noise buffer and reset the peak-memory counter."""
+        noise = np.load(args["noise"], allow_pickle=False)
+        self.noise = torch.from_numpy(noise.astype(np.float32)).to(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return {}
+
+    def end_dataset(self) -> dict[str, Any]:
+        """The peak memory since ``begin_dataset`` (CUDA only)."""
+        self.image_state = None
+        if self.device.type != "cuda":
+            return {"result": {"peak_memory_mb": None}}
+        torch.cuda.synchronize(self.device)
+        return {"result": {"peak_memory_mb": torch.cuda.max_memory_allocated(self.device) / 2**20}}
+
+    # ------------------------------------------------------------------ images
+    def _model_input(self, x255: torch.Tensor) -> torch.Tensor:
+        assert self.submission is not None
+        x = x255 if self.submission.data_range == 255.0 else x255 * (self.submission.data_range / 255.0)
+        return pad_to_multiple(x, self.submission.pad_to_multiple)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.module is not None
+        return self.module(x)
+
+    def image(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Quality pass (its uint8 output saved for the parent), optional determinism check, warm-up."""
+        from ntire_bench.metrics.quality import quantize
+
+        assert self.submission is not None and self.settings is not None
+        lr = np.load(args["input"], allow_pickle=False)
+        if lr.dtype != np.uint8 or lr.ndim != 3 or lr.shape[2] != 3:
+            raise WorkerFailure(f"internal: LR must be HxWx3 uint8, got {lr.dtype} {lr.shape}")
+        height, width = lr.shape[:2]
+        scale = self.submission.scale
+        base = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].to(self.device).float().contiguous()
+        x = self._model_input(base)
+        started = runtime.perf_ms()
+        with torch.inference_mode():
+            out = guarded("forward", lambda: self._forward(x), self.roots)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+        first_ms = runtime.perf_ms() - started
+        if not isinstance(out, torch.Tensor):
+            raise WorkerFailure(f"forward returned {type(out).__name__}, expected a torch.Tensor")
+        check_output(out[..., : height * scale, : width * scale], (1, 3, height * scale, width * scale))
+        sr = quantize(out[0, :, : height * scale, : width * scale], self.submission.data_range)
+        if args.get("check_determinism"):
+            with torch.inference_mode():
+                again = quantize(guarded("forward", lambda: self._forward(x), self.roots)[0, :, : height * scale,
+                                                                                              : width * scale],
+                                 self.submission.data_range)
+            diff = int((sr.int() - again.int()).abs().max())
+            if diff > DETERMINISM_TOLERANCE:
+                raise WorkerFailure(f"non-deterministic output: two passes over the same image differ by up to {diff} "
+                                    "grey levels; fix seeds or disable random ops in eval mode")
+        if args.get("output"):
+            np.save(args["output"], sr.cpu().numpy(), allow_pickle=False)
+        self.image_state = _Image(base, torch.empty_like(base), out, height, width)
+        from ntire_bench.timing.adaptive import WarmupDetector
+
+        detector = WarmupDetector(min_passes=2, max_passes=self.settings.warmup + 1, window=2) \
+            if self.settings.mode == "adaptive" and self.settings.warmup >= 1 else None
+        durations = guarded("warm-up", lambda: runtime.run_warmup(lambda: self._forward(x), self.settings, detector,
+                                                                  first_ms), self.roots)
+        return {"warmup": len(durations), "warmup_ms": durations}
+
+    def time(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Timed repeats of the current image; repeat k's input is the image plus the noise at ``offsets[k]``."""
+        from ntire_bench.timing.adaptive import AdaptiveSampler
+
+        state, settings = self.image_state, self.settings
+        if state is None or settings is None or self.noise is None:
+            raise WorkerFailure("internal: 'time' before 'image' or 'begin_dataset'")
+        offsets = [int(o) for o in args["offsets"]]
+        cap = min(settings.repeats, len(offsets))
+        numel = state.base255.numel()
+        if any(o < 0 or o + numel > self.noise.numel() for o in offsets):
+            raise WorkerFailure("internal: noise offset out of range")
+        probes = torch.tensor(args["probes"], dtype=torch.long, device=self.device).reshape(-1, 3)
+        channels, rows, cols = probes[:, 0], probes[:, 1], probes[:, 2]
+        recorded = torch.empty(cap, probes.shape[0], dtype=torch.float32, device=self.device)
+        holder: list[torch.Tensor] = []
+
+        def before(k: int) -> None:
+            torch.add(state.base255, self.noise[offsets[k]: offsets[k] + numel].view_as(state.base255),
+                      out=state.work255)
+            state.work255.clamp_(0.0, 255.0)
+            holder[:] = [self._model_input(state.work255)]
+
+        def after(k: int, output: torch.Tensor) -> None:
+            recorded[k] = output[0, channels, rows, cols].float()
+
+        run_settings = settings if cap == settings.repeats else runtime.TimingSettings(
+            **{**settings.to_dict(), "repeats": cap,
+               "mode": settings.mode if cap >= settings.min_repeats else "fixed"})
+        samples, stop_reason = guarded(
+            "forward", lambda: runtime.time_repeats(
+                lambda: self._forward(holder[0]), run_settings, before, after,
+                lambda: AdaptiveSampler(target=settings.target, confidence=settings.confidence,
+                                        min_samples=settings.min_repeats, max_samples=cap)),
+            self.roots)
+        reference = state.reference[0, channels, rows, cols].float()
+        return {"samples": samples, "probes": recorded[: len(samples)].cpu().tolist(),
+                "reference": reference.cpu().tolist(), "stop_reason": stop_reason,
+                "clocks_replaced": runtime.clocks_replaced()}
+
+    # --------------------------------------------------------------- discovery
+    @staticmethod
+    def discover(args: dict[str, Any]) -> dict[str, Any]:
+        """Import a plugin and report its declarations as plain data (the parent validates them)."""
+        from ntire_bench.worker.loading import import_entry_point, import_plugin_file
+
+        source = args["source"]
+        if source.startswith("entry-point:"):
+            declared = import_entry_point(source.removeprefix("entry-point:"))
+        else:
+            declared = import_plugin_file(Path(source))
+        return {"result": [s.info().to_dict() for s in declared]}
+
+
+def local_modules() -> list[str]:
+    """Source files of every imported module outside the standard library, site-packages and the harness."""
+    import sysconfig
+
+    excluded = {str(Path(p).resolve()) for p in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+                                                 sysconfig.get_paths()["platlib"])}
+    harness = str(PACKAGE_DIR)
+    found = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py"):
+            continue
+        resolved = str(Path(path).resolve())
+        if resolved.startswith(harness + os.sep) or any(resolved.startswith(root + os.sep) for root in excluded):
+            continue
+        if "site-packages" in resolved or "dist-packages" in resolved:
+            continue
+        found.add(resolved)
+    return sorted(found)
+
+
+def serve(session: Session, request: Request) -> bytes:
+    """Answer one request; every failure becomes an error reply, never an exception."""
+    try:
+        if request.op == "load":
+            fields = {"result": session.load(request.args["config"])}
+        elif request.op == "begin_dataset":
+            fields = session.begin_dataset(request.args)
+        elif request.op == "end_dataset":
+            fields = session.end_dataset()
+        elif request.op == "image":
+            fields = session.image(request.args)
+        elif request.op == "time":
+            fields = session.time(request.args)
+        elif request.op == "discover":
+            fields = Session.discover(request.args)
+        else:
+            return encode_reply(request, False, error=f"internal: unknown op {request.op!r}")
+        return encode_reply(request, True, **fields)
+    except (WorkerFailure, PluginError) as exc:
+        return encode_reply(request, False, error=str(exc))
+    except BaseException as exc:  # SystemExit from a plugin included: report, don't vanish
+        return encode_reply(request, False, error=f"worker raised {one_line(exc)}")
