@@ -22,7 +22,7 @@ from test_evaluate import VALID, Set5Run, set5_run
 from ntire_bench.cli.main import main
 from ntire_bench.codabench.programs import (DETAILED_FILE, EXIT_OK, EXIT_REJECTED, EXIT_SETUP, INGESTION_MANIFEST, NOT_RANKED, SCORES_FILE, leaderboard_scores, score_program)
 from ntire_bench.codabench.ingest import IngestionOptions, ingest_program
-from ntire_bench.codabench.bundle import SCORE_KEYS
+from ntire_bench.codabench.spec import COLUMN_KEYS
 from ntire_bench.codabench.validate import validate_bundle, validate_competition_yaml
 from ntire_bench.results.records import FAILED, SubmissionResult
 from ntire_bench.results.store import atomic_write_json, read_result
@@ -97,9 +97,9 @@ def test_generated_bundle_passes_the_schema_check(tmp_path: Path) -> None:
     out, folder = _bundle(tmp_path, "--edition", "ntire2026")
     data = yaml.safe_load((folder / "competition.yaml").read_text())
     members = zipfile.ZipFile(out).namelist()
-    assert validate_competition_yaml(data, SCORE_KEYS) == []
+    assert validate_competition_yaml(data, COLUMN_KEYS) == []
     organiser = ["reference_data/development_hr.zip", "reference_data/final_hr.zip", "input_data/final_lr.zip"]
-    problems = validate_competition_yaml(data, SCORE_KEYS, members)
+    problems = validate_competition_yaml(data, COLUMN_KEYS, members)
     assert problems == [f"{where}: '{name}' is not in the bundle; add it (or the UUID key of a dataset already on "
                         "Codabench)" for where, name in (("tasks[0].reference_data", organiser[0]),
                                                          ("tasks[1].input_data", organiser[2]),
@@ -117,7 +117,7 @@ def test_generated_bundle_passes_the_schema_check(tmp_path: Path) -> None:
         command = yaml.safe_load((_task_program(folder, task) / "metadata.yaml").read_text())["command"]
         assert command.endswith(f"exec ntire-bench codabench score --input /app/input --output /app/output "
                                 f"--edition ntire2026 --phase {phase}'")
-    assert _leaderboard_keys(folder) == list(SCORE_KEYS)
+    assert _leaderboard_keys(folder) == list(COLUMN_KEYS)
 
 
 def test_bundle_with_an_edition_file_ships_it_with_both_programs(tmp_path: Path) -> None:
@@ -231,7 +231,7 @@ def test_worker_ingests_code_and_baseline_then_scores_score_final(run: Set5Run, 
     done = _run(_worker_command(_task_program(bundle, 1), scoring), scoring)
     assert done.returncode == 0, done.stderr
     scores = json.loads((scoring / "output" / SCORES_FILE).read_text())
-    assert list(scores) == list(SCORE_KEYS)
+    assert list(scores) == list(COLUMN_KEYS)
     assert scores["psnr_valid"] == run.records["bicubic"].datasets[VALID].psnr  # as `run` measured it
     runtime, base_runtime = measured.datasets[VALID].runtime_ms.mean, baseline.datasets[VALID].runtime_ms.mean
     flops, base_flops = measured.complexity.flops, baseline.complexity.flops
@@ -350,7 +350,7 @@ def test_scores_are_always_finite_numbers_codabench_can_store() -> None:
     row = {"eligible": True, "score": math.inf, "score_runtime": 3e12, "score_flops": math.nan, "score_params": 7.5,
            "runtime_ms": 12.0, "params_m": 0.3, "flops_g": 20.0}
     scores = leaderboard_scores(record, row)
-    assert list(scores) == list(SCORE_KEYS)
+    assert list(scores) == list(COLUMN_KEYS)
     assert scores == {"psnr_valid": 0.0, "psnr_test": 0.0, "score_final": NOT_RANKED, "score_runtime": NOT_RANKED,
                       "score_flops": NOT_RANKED, "score_params": 7.5, "runtime_ms": 12.0, "params_m": 0.3,
                       "flops_g": 20.0}

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from ntire_bench.util.version import __version__
-from ntire_bench.codabench.bundle import (LEADERBOARD_COLUMNS, SCORE_KEYS, BundleError, BundleSpec, PhaseSpec, competition_yaml, ntire_phases, organiser_data_files, program_command, write_bundle)
+from ntire_bench.codabench.spec import BundleError, BundleSpec, COLUMNS, COLUMN_KEYS, PhaseSpec, ntire_phases
+from ntire_bench.codabench.bundle import competition_yaml, organiser_data_files, program_command, write_bundle
 from ntire_bench.codabench.validate import validate_bundle, validate_competition_yaml
 
 ORGANISER_FILES = ["reference_data/development_hr.zip", "reference_data/final_hr.zip", "input_data/final_lr.zip"]
@@ -60,7 +61,7 @@ def test_bundle_members(bundle: Path) -> None:
 
 def test_generated_yaml_is_valid_and_only_lacks_the_organisers_data(bundle: Path, tmp_path: Path) -> None:
     data = yaml.safe_load(_read(bundle, "competition.yaml"))
-    assert validate_competition_yaml(data, SCORE_KEYS) == []
+    assert validate_competition_yaml(data, COLUMN_KEYS) == []
     assert validate_bundle(bundle) == [
         f"tasks[0].reference_data: '{ORGANISER_FILES[0]}' is not in the bundle; add it (or the UUID key of a dataset already on Codabench)",
         f"tasks[1].input_data: '{ORGANISER_FILES[2]}' is not in the bundle; add it (or the UUID key of a dataset already on Codabench)",
@@ -86,13 +87,13 @@ def test_phases_tasks_and_programs(bundle: Path) -> None:
 
 def test_leaderboard_columns_are_the_public_score_keys(bundle: Path) -> None:
     (board,) = yaml.safe_load(_read(bundle, "competition.yaml"))["leaderboards"]
-    assert SCORE_KEYS == ("psnr_valid", "psnr_test", "score_final", "score_runtime", "score_flops", "score_params",
+    assert COLUMN_KEYS == ("psnr_valid", "psnr_test", "score_final", "score_runtime", "score_flops", "score_params",
                           "runtime_ms", "params_m", "flops_g")
-    assert [c["key"] for c in board["columns"]] == list(SCORE_KEYS)
-    assert [c["index"] for c in board["columns"]] == list(range(len(SCORE_KEYS)))
+    assert [c["key"] for c in board["columns"]] == list(COLUMN_KEYS)
+    assert [c["index"] for c in board["columns"]] == list(range(len(COLUMN_KEYS)))
     sorting = {c["key"]: c["sorting"] for c in board["columns"]}
     assert sorting["psnr_valid"] == sorting["psnr_test"] == "desc"
-    assert all(sorting[k] == "asc" for k in SCORE_KEYS[2:])
+    assert all(sorting[k] == "asc" for k in COLUMN_KEYS[2:])
     primary = next(c for c in board["columns"] if c["index"] == board["primary_index"])
     assert (primary["key"], primary["title"]) == ("score_final", "Score_Final")
     assert not any("computation" in c for c in board["columns"])
@@ -147,7 +148,7 @@ def test_no_requirement_and_open_ended_single_phase(tmp_path: Path) -> None:
     (BundleSpec(primary_key="score"), "BundleSpec.primary_key: 'score' is not a column key"),
     (BundleSpec(phases=ntire_phases(datetime(2026, 3, 1), datetime(2026, 2, 1), datetime(2026, 4, 1))),
      "the generated competition.yaml is invalid: phases[0].end: 2026-02-01 00:00:00 is not after its start 2026-03-01 00:00:00"),
-    (BundleSpec(columns=LEADERBOARD_COLUMNS[:-1]),
+    (BundleSpec(columns=COLUMNS[:-1]),
      "the generated competition.yaml is invalid: scores.json key 'flops_g': matches no leaderboard column"),
 ])
 def test_write_bundle_refuses_bad_specs(tmp_path: Path, spec: BundleSpec, message: str) -> None:
@@ -189,7 +190,7 @@ def test_duplicate_column_keys_and_indexes(data: dict) -> None:
 
 
 def test_scores_json_keys_must_match_the_columns(data: dict) -> None:
-    written = [k for k in SCORE_KEYS if k != "flops_g"] + ["psnr_vaild"]
+    written = [k for k in COLUMN_KEYS if k != "flops_g"] + ["psnr_vaild"]
     assert validate_competition_yaml(data, written) == [
         "scores.json key 'psnr_vaild': matches no leaderboard column (did you mean 'psnr_valid'?); Codabench would drop it silently",
         ("leaderboard column 'flops_g': no scores.json key writes it, so it would stay empty; "
@@ -198,8 +199,8 @@ def test_scores_json_keys_must_match_the_columns(data: dict) -> None:
     columns = data["leaderboards"][0]["columns"]
     columns.append({"title": "Mean PSNR", "key": "psnr_mean", "index": 9, "sorting": "desc",
                     "computation": "avg", "computation_indexes": [0, 1]})
-    assert validate_competition_yaml(data, SCORE_KEYS) == []
-    assert validate_competition_yaml(data, [*SCORE_KEYS, "psnr_mean"]) == [
+    assert validate_competition_yaml(data, COLUMN_KEYS) == []
+    assert validate_competition_yaml(data, [*COLUMN_KEYS, "psnr_mean"]) == [
         "scores.json key 'psnr_mean': that column has a computation, so Codabench fills it; the scoring program must not write it"]
 
 
@@ -260,12 +261,12 @@ def test_codabench_limits_and_structure(data: dict) -> None:
 def test_file_references(data: dict) -> None:
     files = ["competition.yaml", "logo.png", "pages/overview.md", "pages/evaluation.md", "pages/submission.md",
              "pages/terms.md", "scoring_program/metadata.yaml", "ingestion_program/metadata.yaml", *ORGANISER_FILES]
-    assert validate_competition_yaml(data, SCORE_KEYS, files) == []
+    assert validate_competition_yaml(data, COLUMN_KEYS, files) == []
     data["tasks"][0]["reference_data"] = "0b5c7e4e-3a1f-4c55-9c38-8f7d3f0f9d2a"  # a dataset already on Codabench
     data["tasks"][1]["reference_data"] = "../hr.zip"
     data["image"] = "/logo.png"
     data["pages"][0]["file"] = "pages/welcome.md"
-    assert validate_competition_yaml(data, SCORE_KEYS, files) == [
+    assert validate_competition_yaml(data, COLUMN_KEYS, files) == [
         "image: '/logo.png' must be a relative path inside the bundle (no leading '/', '..' or backslash)",
         "pages[0].file: 'pages/welcome.md' is not in the bundle; add it",
         "tasks[1].reference_data: '../hr.zip' must be a relative path inside the bundle (no leading '/', '..' or backslash)",

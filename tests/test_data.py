@@ -121,7 +121,7 @@ def test_demo_set_is_built_offline(tmp_path, monkeypatch):
 
 def test_bad_images_fail_before_any_model_runs(tmp_path):
     from ntire_bench.data.images import ImageError
-    from ntire_bench.runner.evaluation import prepare_datasets
+    from ntire_bench.data.datasets import prepare_datasets
 
     _make_set(tmp_path / "S")
     spec = DatasetSpec(name="S", hr_dir=str(tmp_path / "S" / "HR"), lr_dir=str(tmp_path / "S" / "LR"))

@@ -9,7 +9,8 @@ import math
 import pandas as pd
 import pytest
 
-from ntire_bench.report import tables as report
+from ntire_bench import report
+from ntire_bench.report import format as report_format
 from ntire_bench.results.records import ImageResult, SampleStats
 from ntire_bench.scoring.leaderboard import INTERVAL_COLUMNS, LEADERBOARD_COLUMNS, ScoringError, score_results
 
@@ -58,7 +59,7 @@ def test_the_baseline_scores_exactly_exp2_but_competes_with_its_own_noise():
     # a (10.2-10.6 ms) overlaps the baseline's own 9.5-10.5 ms: the two are within noise.
     assert base["within_noise"] and row(board, "a")["within_noise"]
     assert board.baseline_metrics["runtime_ms_low"] == pytest.approx(9.5)
-    assert report.fmt_score_interval(board.table[board.table["submission"] == "rlfn"].iloc[0]) == "exact"
+    assert report_format.fmt_score_interval(board.table[board.table["submission"] == "rlfn"].iloc[0]) == "exact"
 
 
 def test_valid_and_test_intervals_average_as_the_mean_of_their_bounds():
@@ -123,7 +124,7 @@ def test_a_chain_of_overlaps_is_one_group_spanning_its_ranks():
     board = score_results([rlfn(interval=0.1), entry("a", 7.0, 0.3), entry("b", 7.5, 0.3), entry("c", 8.0, 0.3)],
                           edition="ntire2024")
     assert board.table["tie_group"].tolist() == [1, 1, 1, 2]  # a~b and b~c, though a and c do not overlap
-    assert report.noise_spans(board) == {1: (1, 3)}
+    assert report_format.noise_spans(board) == {1: (1, 3)}
     assert "≈1–3" in report.format_table(board)
 
 
@@ -180,7 +181,7 @@ def test_intervals_of_scores_beyond_float_range_stay_comparable():
     assert slow["score_log10_high"] < slower["score_log10_low"]
     assert not slow["within_noise"] and not slower["within_noise"]
     assert [slow["rank"], slower["rank"]] == [2, 3]
-    assert "e+" in report.fmt_score_interval(board.table.iloc[1])
+    assert "e+" in report_format.fmt_score_interval(board.table.iloc[1])
 
 
 # ------------------------------------------------------------------------ writers

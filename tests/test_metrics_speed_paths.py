@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-import ntire_bench.metrics.quality as metrics
+import ntire_bench.metrics.ssim as ssim_module
 import ntire_bench.metrics.ssim_numba as metrics_kernel
 from ntire_bench.data.images import ImageError, read_image, write_image
-from ntire_bench.metrics.quality import _image_quality, image_quality, score_files
+from ntire_bench.metrics.quality import image_quality, score_files
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 HAS_NUMBA = importlib.util.find_spec("numba") is not None and metrics_kernel.compiled_kernel() is not None
@@ -127,11 +127,11 @@ def test_real_set5_hr_against_itself() -> None:
 @pytest.mark.parametrize("h,w,border", [(70, 45, 4), (41, 300, 0), (150, 23, 2)])
 def test_bands_change_no_bit(monkeypatch: pytest.MonkeyPatch, h: int, w: int, border: int) -> None:
     sr, hr = _pair(h, w, seed=h, noise=12.0)
-    whole = _image_quality(_chw(sr), _chw(hr), border, backend="numpy")
-    monkeypatch.setattr(metrics, "_BAND_VALUES", 1)  # one sum chunk of rows per band
-    assert _image_quality(_chw(sr), _chw(hr), border, backend="numpy") == whole
-    monkeypatch.setattr(metrics, "_SUM_CHUNK", 1)  # one row per band
-    banded = _image_quality(_chw(sr), _chw(hr), border, backend="numpy")
+    whole = image_quality(_chw(sr), _chw(hr), border, backend="numpy")
+    monkeypatch.setattr(ssim_module, "BAND_VALUES", 1)  # one sum chunk of rows per band
+    assert image_quality(_chw(sr), _chw(hr), border, backend="numpy") == whole
+    monkeypatch.setattr(ssim_module, "SUM_CHUNK", 1)  # one row per band
+    banded = image_quality(_chw(sr), _chw(hr), border, backend="numpy")
     assert banded["psnr"] == whole["psnr"] and banded["psnr_y"] == whole["psnr_y"]  # exact integer sums
     for key in ("ssim", "ssim_y"):  # other chunks add up in another order
         assert banded[key] == pytest.approx(whole[key], rel=1e-14)
@@ -140,10 +140,10 @@ def test_bands_change_no_bit(monkeypatch: pytest.MonkeyPatch, h: int, w: int, bo
 @pytest.mark.parametrize("backend", ["numpy"] + (["numba"] if HAS_NUMBA else []))
 def test_layout_and_threads_do_not_change_results(backend: str) -> None:
     sr, hr = _pair(53, 61, seed=3, noise=9.0)
-    want = _image_quality(_chw(sr), _chw(hr), 4, backend=backend)
+    want = image_quality(_chw(sr), _chw(hr), 4, backend=backend)
     hwc_views = (torch.from_numpy(sr).permute(2, 0, 1), torch.from_numpy(hr).permute(2, 0, 1))  # as decoded
-    assert _image_quality(*hwc_views, 4, backend=backend, parallel=False) == want
-    assert _image_quality(*hwc_views, 4, backend=backend, parallel=True) == want
+    assert image_quality(*hwc_views, 4, backend=backend, parallel=False) == want
+    assert image_quality(*hwc_views, 4, backend=backend, parallel=True) == want
 
 
 # ---- the compiled kernel ---------------------------------------------------------------------
@@ -153,10 +153,10 @@ def test_kernel_logic_uncompiled_matches_numpy_path() -> None:
     """The kernel's Python source, run by the interpreter, against the OpenCV + numpy path."""
     sr, hr = _pair(23, 26, seed=5, noise=15.0)
     a, b = _chw(sr).numpy(), _chw(hr).numpy()
-    g = np.ascontiguousarray(metrics._gaussian_1d()[:, 0])
-    want = metrics._ssim_and_sse(a, b, range(0, 3), True)  # Y, R, G, B
+    g = np.ascontiguousarray(ssim_module.gaussian_1d()[:, 0])
+    want = ssim_module.ssim_and_sse(a, b, range(0, 3), True)  # Y, R, G, B
     valid = (23 - 10) * (26 - 10)
-    for (ssim, sse), channel in zip(want, (metrics._LUMA, 0, 1, 2)):
+    for (ssim, sse), channel in zip(want, (ssim_module.LUMA, 0, 1, 2)):
         total, got_sse = metrics_kernel.ssim_sse_kernel(a, b, channel, g)
         assert got_sse == sse
         assert total / valid == pytest.approx(ssim, rel=0, abs=1e-14)
@@ -166,16 +166,16 @@ def test_numba_backend_is_refused_without_numba(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(metrics_kernel, "compiled_kernel", lambda: None)
     a = torch.zeros(3, 32, 32, dtype=torch.uint8)
     with pytest.raises(ValueError, match="pip install numba"):
-        _image_quality(a, a, 4, backend="numba")
-    assert _image_quality(a, a, 4)["psnr"] == math.inf  # "auto" falls back to OpenCV + numpy
+        image_quality(a, a, 4, backend="numba")
+    assert image_quality(a, a, 4)["psnr"] == math.inf  # "auto" falls back to OpenCV + numpy
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("h,w,border,noise", [(481, 321, 4, 6.0), (37, 53, 0, 40.0), (30, 29, 2, 0.0)])
 def test_numba_backend_matches_numpy_backend(h: int, w: int, border: int, noise: float) -> None:
     sr, hr = _pair(h, w, seed=w, noise=noise)
-    fast = _image_quality(_chw(sr), _chw(hr), border, backend="numba")
-    slow = _image_quality(_chw(sr), _chw(hr), border, backend="numpy")
+    fast = image_quality(_chw(sr), _chw(hr), border, backend="numba")
+    slow = image_quality(_chw(sr), _chw(hr), border, backend="numpy")
     assert fast["psnr"] == slow["psnr"] and fast["psnr_y"] == slow["psnr_y"]
     for key in ("ssim", "ssim_y"):
         assert fast[key] == pytest.approx(slow[key], rel=0, abs=1e-14), key

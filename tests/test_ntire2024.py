@@ -13,7 +13,8 @@ import pytest
 from ntire_bench.data.datasets import load_dataset_specs
 from ntire_bench.runner.discovery import discover
 from ntire_bench.ntire.importer import import_checkout
-from ntire_bench.runner.evaluation import RunConfig, hidden_paths, prepare_datasets, run_benchmark
+from ntire_bench.runner.evaluation import RunConfig, hidden_paths, run_benchmark
+from ntire_bench.data.datasets import prepare_datasets
 
 FIGURES = ("params", "flops", "activations", "num_conv")
 # A few quick branches; team 48 (no weights) is an RRDB network too slow on a CPU for every CI run.

@@ -18,7 +18,8 @@ import pytest
 from ntire_bench.data.datasets import load_dataset_specs
 from ntire_bench.runner.discovery import discover
 from ntire_bench.ntire.importer import import_checkout
-from ntire_bench.runner.evaluation import RunConfig, hidden_paths, prepare_datasets, run_benchmark
+from ntire_bench.runner.evaluation import RunConfig, hidden_paths, run_benchmark
+from ntire_bench.data.datasets import prepare_datasets
 
 from helpers import make_dataset, write_registry
 

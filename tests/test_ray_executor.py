@@ -23,7 +23,8 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from ntire_bench.data.datasets import DatasetSpec
 from ntire_bench.runner.discovery import discover, select
 from ntire_bench.cluster.executor import (CPU_NODE_RESOURCE, RayExecutor, RaySetupError, gpu_model_resource, timed_options)
-from ntire_bench.runner.evaluation import RunConfig, prepare_datasets, run_benchmark
+from ntire_bench.runner.evaluation import RunConfig, run_benchmark
+from ntire_bench.data.datasets import prepare_datasets
 from ntire_bench.scoring.leaderboard import ScoringError, score_results
 from ntire_bench.results.store import ResultsStore
 

@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from ntire_bench.report import tables as report, html as report_html
+from ntire_bench import report
+from ntire_bench.report import plot as report_plot
 from ntire_bench.scoring.leaderboard import LEADERBOARD_COLUMNS, score_results
 from factory import DEVICE, T, V, make_result, rlfn
 
@@ -80,14 +81,14 @@ def test_format_table_lists_every_row_and_the_provenance(board):
 def test_pareto_front():
     runtime = [1.0, 2.0, 3.0, 4.0, 2.5]
     psnr = [26.0, 27.0, 26.5, 27.5, 27.0]
-    assert report_html.pareto_front(runtime, psnr) == [0, 1, 3]
+    assert report_plot.pareto_front(runtime, psnr) == [0, 1, 3]
 
 
 def test_plot_uses_the_runtime_dataset_and_copes_with_no_points(board):
-    assert report_html.plot_dataset(board) == V
+    assert report_plot.plot_dataset(board) == V
     bare = score_results([make_result("rlfn", psnr={"Set5": float("nan")}, runtime=1.0)])
-    assert report_html.plot_dataset(bare) is None
-    report_html.make_figure(bare)  # draws an explanatory note instead of failing
+    assert report_plot.plot_dataset(bare) is None
+    report_plot.make_figure(bare)  # draws an explanatory note instead of failing
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH")

@@ -258,7 +258,7 @@ def test_results_measured_with_other_settings_or_code_are_refused():
 
 
 def test_a_runtime_hundreds_of_times_the_baseline_scores_without_overflow(tmp_path):
-    from ntire_bench.report import tables as report
+    from ntire_bench import report
 
     slow = make_result("slow", psnr={V: 27.0, T: 27.0}, runtime=10.0 * 400)  # exp(800) overflows a float
     board = score_results([rlfn(), slow], edition="ntire2024")

@@ -1,5 +1,4 @@
-"""The ``ntire-bench`` command line: a thin click layer over the Python API.
-"""
+"""The ``ntire-bench`` command line: a thin click layer over the Python API."""
 
 from ntire_bench.cli.main import main
 

@@ -170,7 +170,8 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
     from ntire_bench.data.datasets import DatasetError, load_dataset_specs
     from ntire_bench.results.provenance import resolve_device
     from ntire_bench.data.images import ImageError
-    from ntire_bench.runner.evaluation import prepare_datasets, run_benchmark
+    from ntire_bench.runner.evaluation import run_benchmark
+    from ntire_bench.data.datasets import prepare_datasets
 
     chosen_edition = _edition_or_error(edition)
     if datasets_file is None and DEFAULT_DATASETS_FILE.is_file():
@@ -207,7 +208,7 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
 
 def _print_leaderboard(results_dir: Path, edition, baseline: str | None, leaderboard_dir: Path) -> None:
     """Rank everything in the results directory, as `score` would: earlier runs' results count too."""
-    from ntire_bench.report import tables as report
+    from ntire_bench import report
     from ntire_bench.scoring.editions import EditionError
     from ntire_bench.scoring.leaderboard import ScoringError, score_results
     from ntire_bench.results.store import ResultsError, ResultsStore

@@ -60,7 +60,7 @@ def score_command(results_dir, metrics_csv, baseline, edition, thresholds, out_d
     lower is better; the baseline scores 7.389. Exits 2 on usage or data errors
     (missing or failed baseline, mixed devices or settings, bad CSV). See docs/scoring.md.
     """
-    from ntire_bench.report import tables as report
+    from ntire_bench import report
     from ntire_bench.scoring.editions import EditionError
     from ntire_bench.results.published import PublishedTableError, load_metrics_csv
     from ntire_bench.scoring.leaderboard import ScoringError, score_results
@@ -301,7 +301,8 @@ def codabench_bundle_command(edition, out_zip, title, docker_image, requirement,
     """
     import dataclasses
 
-    from ntire_bench.codabench.bundle import BundleError, BundleSpec, ntire_phases, organiser_data_files, write_bundle
+    from ntire_bench.codabench.spec import BundleError, BundleSpec, ntire_phases
+    from ntire_bench.codabench.bundle import organiser_data_files, write_bundle
 
     if no_install and requirement:
         raise click.UsageError("pass --requirement SPEC or --no-install, not both")

@@ -47,8 +47,6 @@ from ntire_bench.results.records import SubmissionResult
 from ntire_bench.runner.evaluation import (SubmissionPlan, dependency_digests, finish, pass_jobs, plan_submission, record_dataset, verify_submission)
 from ntire_bench.results.store import ResultsStore
 
-__all__ = ["RayExecutor", "RaySetupError", "CPU_NODE_RESOURCE", "GPU_MODEL_PREFIX", "gpu_model_resource",
-           "node_resources", "timed_options"]
 
 # ------------------------------------------------------------------- the driver
 

@@ -1,7 +1,7 @@
-"""Codabench: competition bundles, and the scoring and ingestion programs the compute worker runs.
-"""
+"""Codabench: competition bundles, and the scoring and ingestion programs the compute worker runs."""
 
-from ntire_bench.codabench.bundle import BundleError, BundleSpec, write_bundle
+from ntire_bench.codabench.spec import BundleError, BundleSpec
+from ntire_bench.codabench.bundle import write_bundle
 from ntire_bench.codabench.validate import validate_bundle
 from ntire_bench.codabench.programs import score_program
 from ntire_bench.codabench.ingest import ingest_program

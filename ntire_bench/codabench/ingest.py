@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ntire_bench.util.version import __version__
-from ntire_bench.codabench.bundle import DEFAULT_EDITION, VALID_DATASET
+from ntire_bench.codabench.spec import DEFAULT_BUNDLE_EDITION, VALID_DATASET
 from ntire_bench.data.datasets import DatasetError, DatasetSpec, ImagePair, PreparedDataset
 from ntire_bench.scoring.editions import Edition, EditionError, load_edition
 from ntire_bench.uploads.evaluate import ReferenceDataError
@@ -50,7 +50,7 @@ class IngestionOptions:
 
 
 def ingest_program(submission_dir: Path, input_dir: Path, output_dir: Path,
-                   edition: Edition | str | None = DEFAULT_EDITION, *, dataset: str = VALID_DATASET,
+                   edition: Edition | str | None = DEFAULT_BUNDLE_EDITION, *, dataset: str = VALID_DATASET,
                    options: IngestionOptions = IngestionOptions(),
                    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> ProgramOutcome:
     """Run the submitted code on the LR inputs as one plugin, in the harness's sandboxed worker.
@@ -220,4 +220,3 @@ def lr_datasets(input_dir: Path, dataset: str, hidden_dir: Path, scale: int = 4)
     return prepared
 
 
-__all__ = ["IngestionOptions", "find_plugin", "ingest_program", "lr_datasets", "measurement_line"]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ntire_bench.util.version import __version__
 
-from ntire_bench.codabench.bundle import (CODE_PHASE, NO_PSNR_VALUE, NOT_RANKED_VALUE, RESULTS_PHASE, SCORE_KEYS, VALID_DATASET, BundleSpec, input_path, reference_path)
+from ntire_bench.codabench.spec import BundleSpec, CODE_PHASE, COLUMN_KEYS, NOT_RANKED_VALUE, NO_PSNR_VALUE, RESULTS_PHASE, VALID_DATASET, input_path, reference_path
 from ntire_bench.scoring.editions import Edition
 
 # --------------------------------------------------------------------------- pages
@@ -172,7 +172,7 @@ python -c "from ntire_bench.codabench import validate_bundle; print(validate_bun
   compute worker; bake the harness into your image instead and regenerate with no requirement.
 - Code phases must run on a GPU worker: set `queue` to your GPU queue's vhost.
 - The scoring program writes `scores.json` with the leaderboard column keys
-  ({', '.join(SCORE_KEYS)}) and `detailed_results.html` (per-image results and problems). A
+  ({', '.join(COLUMN_KEYS)}) and `detailed_results.html` (per-image results and problems). A
   run that writes no `scores.json` is marked Failed: that is how a bad submission fails
   (exit 1, one line on stderr) and how a setup problem shows (exit 2).
 - Code phases need the baseline's figures for Score_Final: add its plugin and weights as

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ntire_bench.util.version import __version__
-from ntire_bench.codabench.bundle import (DEFAULT_EDITION, LEADERBOARD_COLUMNS, NO_PSNR_VALUE, NOT_RANKED_VALUE, PSNR_COLUMNS, SCORE_KEYS, VALID_DATASET)
+from ntire_bench.codabench.spec import COLUMNS, COLUMN_KEYS, DEFAULT_BUNDLE_EDITION, NOT_RANKED_VALUE, NO_PSNR_VALUE, PSNR_COLUMNS, VALID_DATASET
 from ntire_bench.data.datasets import IMAGE_SUFFIXES
 from ntire_bench.scoring.editions import Edition, EditionError, load_edition
 from ntire_bench.uploads.evaluate import EvaluationResult, ReferenceDataError, ReferenceSet, evaluate_uploads
@@ -90,7 +90,7 @@ class ProgramOutcome:
 # ------------------------------------------------------------------------------ scoring program
 
 
-def score_program(input_dir: Path, output_dir: Path, edition: Edition | str | None = DEFAULT_EDITION, *,
+def score_program(input_dir: Path, output_dir: Path, edition: Edition | str | None = DEFAULT_BUNDLE_EDITION, *,
                   dataset: str = VALID_DATASET, baseline: str | None = None,
                   thresholds: Mapping[str, float] | None = None, phase: str = "auto", workdir: Path | None = None,
                   workers: int | None = None) -> ProgramOutcome:
@@ -324,7 +324,7 @@ def leaderboard_scores(record: SubmissionResult, row: Mapping[str, Any] | None) 
     for key, value in values.items():
         number = _finite(value)
         scores[key] = NOT_RANKED if number is None else min(number, NOT_RANKED)
-    return {key: scores[key] for key in SCORE_KEYS}
+    return {key: scores[key] for key in COLUMN_KEYS}
 
 
 # ------------------------------------------------------------------------------ detailed results
@@ -352,7 +352,7 @@ def detailed_html(title: str, outcome: ProgramOutcome) -> str:
     for note in outcome.notes:
         parts.append(f"<p>{esc(note)}</p>")
     if outcome.scores is not None:
-        titles = {c.key: c.title for c in LEADERBOARD_COLUMNS}
+        titles = {c.key: c.title for c in COLUMNS}
         rows = "".join(f"<tr><td>{esc(titles.get(k, k))}</td><td><code>{esc(k)}</code></td>"
                        f"<td class='num'>{esc(_fmt(v))}</td></tr>" for k, v in outcome.scores.items())
         parts.append(f"<h2>Scores</h2><table><tr><th>column</th><th>key</th><th>value</th></tr>{rows}</table>")
@@ -380,22 +380,3 @@ def detailed_html(title: str, outcome: ProgramOutcome) -> str:
             f"</head><body>{''.join(parts)}<p><small>ntire-bench {esc(__version__)}</small></p></body></html>\n")
 
 
-__all__ = [
-    "BASELINE_DIR",
-    "BASELINE_FILE",
-    "DETAILED_FILE",
-    "EXIT_OK",
-    "EXIT_REJECTED",
-    "EXIT_SETUP",
-    "INGESTION_MANIFEST",
-    "NOT_RANKED",
-    "NO_PSNR",
-    "ProgramOutcome",
-    "Rejected",
-    "SCORES_FILE",
-    "SetupError",
-    "detailed_html",
-    "leaderboard_scores",
-    "reference_sets",
-    "score_program",
-]

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ntire_bench.codabench.bundle import (COMPUTATIONS, MAX_COLUMN_KEY, MAX_COLUMN_TITLE, MAX_LEADERBOARD_KEY, MAX_LEADERBOARD_TITLE, SCORE_KEYS, SORTINGS, SUBMISSION_RULES, BundleError)
+from ntire_bench.codabench.spec import BundleError, COLUMN_KEYS, COMPUTATIONS, MAX_COLUMN_KEY, MAX_COLUMN_TITLE, MAX_LEADERBOARD_KEY, MAX_LEADERBOARD_TITLE, SORTINGS, SUBMISSION_RULES
 
 # --------------------------------------------------------------------------- validation
 
@@ -379,7 +379,7 @@ def _check_file_refs(refs: list[tuple[str, Any, bool]], bundle_files: Collection
             add(f"{where}: '{ref}' is not in the bundle; add it{also}")
 
 
-def validate_bundle(zip_path: Path, score_keys: Collection[str] | None = SCORE_KEYS) -> list[str]:
+def validate_bundle(zip_path: Path, score_keys: Collection[str] | None = COLUMN_KEYS) -> list[str]:
     """Check a bundle zip: its ``competition.yaml``, the files it names, empty pages, program commands.
 
     Returns the problems, one line each (empty = ready to upload). Raises ``BundleError``

@@ -1,5 +1,4 @@
-"""Evaluation data: the datasets.yaml registry, LR/HR pairs, image I/O and the MATLAB-compatible bicubic.
-"""
+"""Evaluation data: the datasets.yaml registry, LR/HR pairs, image I/O and the MATLAB-compatible bicubic."""
 
 from ntire_bench.data.datasets import (IMAGE_SUFFIXES, DatasetError, DatasetSpec, ImagePair, PreparedDataset,
     load_dataset_specs, prepare_datasets)

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from ntire_bench.data.images import ImageError, modcrop, read_image, write_image
+from ntire_bench.data.images import modcrop, read_image, write_image
 from ntire_bench.util.hashing import sha256_file
 from ntire_bench.util.paths import PACKAGE_DIR
 
@@ -259,25 +259,6 @@ def validate_pairs(pairs: Iterable[ImagePair], scale: int, progress: bool = Fals
     pairs = list(pairs)
     for pair in tqdm(pairs, desc="checking images", unit="pair", disable=not progress, leave=False):
         read_hr(pair, read_image(pair.lr_path), scale)
-
-
-__all__ = [
-    "DatasetError",
-    "DatasetSpec",
-    "ImageError",
-    "ImagePair",
-    "PreparedDataset",
-    "hidden_paths",
-    "prepare_datasets",
-    "dataset_fingerprint",
-    "default_cache_dir",
-    "ensure_demo_images",
-    "generate_lr",
-    "load_dataset_specs",
-    "read_hr",
-    "resolve_pairs",
-    "validate_pairs",
-]
 
 
 @dataclass(frozen=True)

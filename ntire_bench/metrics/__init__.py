@@ -1,5 +1,4 @@
-"""Image quality as the official NTIRE code computes it: PSNR and SSIM on RGB and Y.
-"""
+"""Image quality as the official NTIRE code computes it: PSNR and SSIM on RGB and Y."""
 
 from ntire_bench.metrics.quality import METRIC_KEYS, image_quality, mean_quality, quantize, score_files
 

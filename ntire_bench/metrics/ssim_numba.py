@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ntire_bench.metrics.quality import _LUMA, _SSIM_C1, _SSIM_C2, _Y_WEIGHTS, _check_ssim_size, _gaussian_1d
+from ntire_bench.metrics.ssim import LUMA, SSIM_C1, SSIM_C2, Y_WEIGHTS, check_ssim_size, gaussian_1d
 
 
 # # OpenCV + numpy above make ~25 passes over memory per channel; this kernel makes one. It
@@ -27,7 +27,7 @@ def ssim_sse_kernel(a: np.ndarray, b: np.ndarray, channel: int, g: np.ndarray) -
     """(sum of the SSIM map over the valid region, sum of squared differences) of one channel.
 
     ``a`` and ``b`` are uint8 (3, H, W) arrays of any strides; ``channel`` is 0, 1, 2 for
-    R, G, B or _LUMA for the rounded Y. Plain Python that numba compiles; it also runs
+    R, G, B or LUMA for the rounded Y. Plain Python that numba compiles; it also runs
     uncompiled (slowly), which the tests use to check it without numba.
     """
     h, w = a.shape[1], a.shape[2]
@@ -40,14 +40,14 @@ def ssim_sse_kernel(a: np.ndarray, b: np.ndarray, channel: int, g: np.ndarray) -
     sse = 0.0
     for i in range(h):
         for j in range(w):
-            if channel == _LUMA:  # as _y_numpy: float64, same operation order, rounded
-                x = _Y_WEIGHTS[0] * np.float64(a[0, i, j])
-                x += _Y_WEIGHTS[1] * np.float64(a[1, i, j])
-                x += _Y_WEIGHTS[2] * np.float64(a[2, i, j])
+            if channel == LUMA:  # as y_numpy: float64, same operation order, rounded
+                x = Y_WEIGHTS[0] * np.float64(a[0, i, j])
+                x += Y_WEIGHTS[1] * np.float64(a[1, i, j])
+                x += Y_WEIGHTS[2] * np.float64(a[2, i, j])
                 x = np.rint(x / 255.0 + 16.0)
-                y = _Y_WEIGHTS[0] * np.float64(b[0, i, j])
-                y += _Y_WEIGHTS[1] * np.float64(b[1, i, j])
-                y += _Y_WEIGHTS[2] * np.float64(b[2, i, j])
+                y = Y_WEIGHTS[0] * np.float64(b[0, i, j])
+                y += Y_WEIGHTS[1] * np.float64(b[1, i, j])
+                y += Y_WEIGHTS[2] * np.float64(b[2, i, j])
                 y = np.rint(y / 255.0 + 16.0)
             else:
                 x = np.float64(a[channel, i, j])
@@ -82,13 +82,13 @@ def ssim_sse_kernel(a: np.ndarray, b: np.ndarray, channel: int, g: np.ndarray) -
                     + g9 * (r9[j] + r1[j]) + g10 * (r10[j] + r0[j])
                 )
         mu_s, mu_d, e_ss, e_dd = mu[0], mu[1], mu[2], mu[3]
-        for j in range(valid_w):  # the formula of _ssim_and_sse, in its order
+        for j in range(valid_w):  # the formula of ssim_and_sse, in its order
             ms2 = mu_s[j] * mu_s[j]
             md2 = mu_d[j] * mu_d[j]
             p = ms2 - md2
             q = ms2 + md2
-            num = (e_ss[j] - e_dd[j] - p + 2.0 * _SSIM_C2) * (p + 2.0 * _SSIM_C1)
-            den = (e_ss[j] + e_dd[j] - q + 2.0 * _SSIM_C2) * (q + 2.0 * _SSIM_C1)
+            num = (e_ss[j] - e_dd[j] - p + 2.0 * SSIM_C2) * (p + 2.0 * SSIM_C1)
+            den = (e_ss[j] + e_dd[j] - q + 2.0 * SSIM_C2) * (q + 2.0 * SSIM_C1)
             ssim_cols[j] += num / den
     total = 0.0
     for j in range(valid_w):
@@ -115,11 +115,11 @@ def compiled_kernel() -> Callable[[np.ndarray, np.ndarray, int, np.ndarray], tup
 
 
 def kernel_channels(a: np.ndarray, b: np.ndarray, channels: Sequence[int]) -> list[tuple[float, float]]:
-    """(SSIM, sum of squared differences) per channel (0-2 or _LUMA) with the compiled kernel."""
+    """(SSIM, sum of squared differences) per channel (0-2 or LUMA) with the compiled kernel."""
     h, w = a.shape[1:]
-    _check_ssim_size(h, w)
+    check_ssim_size(h, w)
     kernel = compiled_kernel()
-    g = np.ascontiguousarray(_gaussian_1d()[:, 0])
+    g = np.ascontiguousarray(gaussian_1d()[:, 0])
     out = []
     for c in channels:
         total, sse = kernel(a, b, c, g)

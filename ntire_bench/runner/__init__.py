@@ -1,5 +1,4 @@
-"""A run: discover submissions, measure each in confined workers, check the claims, record the results.
-"""
+"""A run: discover submissions, measure each in confined workers, check the claims, record the results."""
 
 from ntire_bench.runner.context import RunConfig, RunContext
 from ntire_bench.runner.discovery import discover, select

@@ -21,8 +21,8 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from ntire_bench.runner.audit import VERIFY_TOLERANCE, DatasetAudit
-from ntire_bench.runner.context import Identity, RunConfig, RunContext, default_memory_limit, worker_factory
-from ntire_bench.data.datasets import PreparedDataset, hidden_paths, prepare_datasets
+from ntire_bench.runner.context import Identity, RunConfig, RunContext, worker_factory
+from ntire_bench.data.datasets import PreparedDataset, hidden_paths
 from ntire_bench.results.provenance import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
 from ntire_bench.runner.passes import (PassJob, PassOutcome, VerifyCandidate, VerifyJob, assemble_dataset, dataset_runtime, image_runtime, pick_candidates, run_pass, run_pass_job, run_verify_job)
 from ntire_bench.plugins.declaration import PluginEntry, model_zoo_dirs, resolve_checkpoint
@@ -30,9 +30,6 @@ from ntire_bench.util.hashing import sha256_file
 from ntire_bench.worker.protocol import WorkerFailure
 from ntire_bench.results.records import (FAILED, NO_WEIGHTS, OK, RUNNING, CheckpointInfo, ComplexityResult, PluginInfo, SubmissionResult)
 from ntire_bench.results.store import ResultsStore
-
-__all__ = ["RunConfig", "RunContext", "PreparedDataset", "prepare_datasets", "hidden_paths", "run_benchmark",
-           "evaluate_submission", "bench_submission", "default_memory_limit", "LocalExecutor"]
 
 
 def _digest(payload: Any) -> str:

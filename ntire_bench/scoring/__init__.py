@@ -1,5 +1,4 @@
-"""Ranking: editions (each year's rules), scores against a baseline, intervals and ties, the CI gate.
-"""
+"""Ranking: editions (each year's rules), scores against a baseline, intervals and ties, the CI gate."""
 
 from ntire_bench.scoring.editions import Edition, EditionError, load_edition
 from ntire_bench.scoring.leaderboard import Leaderboard, score_results

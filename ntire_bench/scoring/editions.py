@@ -19,7 +19,7 @@ import yaml
 
 from ntire_bench.results.records import SubmissionResult
 
-SCORE_KEYS = ("runtime", "flops", "params")
+SCORED_METRICS = ("runtime", "flops", "params")
 FROM_RESULTS = "from_results"
 DEFAULT_EDITION = "default"
 _FIELDS = {"name", "description", "baseline", "weights", "thresholds", "runtime_datasets", "runtime_dataset",
@@ -54,7 +54,7 @@ class Edition:
     def formula(self) -> str:
         """The final-score formula with this edition's weights, in plain text."""
         symbols = {"runtime": "runtime", "flops": "FLOPs", "params": "params"}
-        return " + ".join(f"{self.weights[k]:g}·exp(2·{symbols[k]}/{symbols[k]}_baseline)" for k in SCORE_KEYS)
+        return " + ".join(f"{self.weights[k]:g}·exp(2·{symbols[k]}/{symbols[k]}_baseline)" for k in SCORED_METRICS)
 
 
 def _number(value: Any) -> float | None:
@@ -65,7 +65,7 @@ def _number(value: Any) -> float | None:
 
 def _weights(data: Mapping[str, Any], where: str) -> dict[str, float]:
     weights = data.get("weights")
-    if not isinstance(weights, Mapping) or set(weights) != set(SCORE_KEYS):
+    if not isinstance(weights, Mapping) or set(weights) != set(SCORED_METRICS):
         raise EditionError(f"{where}: field 'weights' must give runtime, flops and params, e.g. "
                            "{runtime: 0.7, flops: 0.15, params: 0.15}")
     for key, value in weights.items():
@@ -74,7 +74,7 @@ def _weights(data: Mapping[str, Any], where: str) -> dict[str, float]:
     if not math.isclose(sum(weights.values()), 1.0, abs_tol=1e-9):
         raise EditionError(f"{where}: weights must sum to 1 (so the baseline scores exp(2)), "
                            f"they sum to {sum(weights.values()):g}")
-    return {k: float(weights[k]) for k in SCORE_KEYS}
+    return {k: float(weights[k]) for k in SCORED_METRICS}
 
 
 def _thresholds(raw: Any, where: str) -> tuple[dict[str, float], bool]:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ntire_bench.util.version import __version__
 from ntire_bench.scoring.checks import (check_one_device, check_one_gpu_model, check_same_measurement, check_unique, find_baseline)
-from ntire_bench.scoring.editions import (SCORE_KEYS, Edition, EditionError, load_edition, resolve_thresholds, threshold_misses)
+from ntire_bench.scoring.editions import (SCORED_METRICS, Edition, EditionError, load_edition, resolve_thresholds, threshold_misses)
 from ntire_bench.results.records import FAILED, OK, RUNNING, SubmissionResult
 from ntire_bench.scoring.runtime_rule import (RuntimeRule, ScoringError, dataset_runtimes, interval_method, runtime_rule, scored_runtime_intervals, scored_runtimes)
 from ntire_bench.stats.intervals import Interval, ScoreInterval, final_score_interval, score_interval, tie_groups
@@ -81,7 +81,7 @@ def metric_score(value: float, baseline_value: float) -> float:
 
 def final_score_ln(score_lns: Mapping[str, float], weights: Mapping[str, float]) -> float:
     """``ln`` of the weighted sum of the per-metric scores, computed without overflow."""
-    keys = [k for k in SCORE_KEYS if weights[k] > 0]
+    keys = [k for k in SCORED_METRICS if weights[k] > 0]
     if any(math.isnan(score_lns[k]) for k in keys):
         return math.nan
     if max(score_lns[k] for k in keys) < 700.0:  # the plain sum, exactly as the organisers compute it
@@ -93,7 +93,7 @@ def final_score_ln(score_lns: Mapping[str, float], weights: Mapping[str, float])
 
 def final_score(score_lns: Mapping[str, float], weights: Mapping[str, float]) -> float:
     """The weighted sum of the per-metric scores (inf past float range; see ``final_score_ln``)."""
-    keys = [k for k in SCORE_KEYS if weights[k] > 0]
+    keys = [k for k in SCORED_METRICS if weights[k] > 0]
     if any(math.isnan(score_lns[k]) for k in keys):
         return math.nan
     if max(score_lns[k] for k in keys) < 700.0:

@@ -1,5 +1,4 @@
-"""Scoring uploaded SR images without a model: safe intake of folders and zips, per-image checks, metrics.
-"""
+"""Scoring uploaded SR images without a model: safe intake of folders and zips, per-image checks, metrics."""
 
 from ntire_bench.uploads.intake import UploadError, UploadLimits, UploadProblem, match_uploads, open_upload
 from ntire_bench.uploads.evaluate import EvaluationResult, ReferenceDataError, ReferenceSet, evaluate_uploads

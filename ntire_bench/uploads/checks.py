@@ -192,4 +192,3 @@ def _size_problem(
     return f"wrong size {ah}x{aw} (HxW); expected {eh}x{ew}, the size of the HR image"
 
 
-__all__ = ["PngHeader", "check_upload_header", "check_upload_image", "read_png_header"]

@@ -29,8 +29,8 @@ import torch
 from ntire_bench.util.version import __version__
 from ntire_bench.data.datasets import IMAGE_SUFFIXES, DatasetSpec, PreparedDataset
 from ntire_bench.results.provenance import git_commit, harness_fingerprint
-from ntire_bench.data.images import ImageError, modcrop, read_image
-from ntire_bench.metrics.quality import METRIC_KEYS, image_quality, mean_quality, score_files
+from ntire_bench.data.images import ImageError, read_image
+from ntire_bench.metrics.quality import METRIC_KEYS, mean_quality, score_files
 from ntire_bench.results.records import FAILED, OK, DatasetResult, Environment, ImageResult, SubmissionResult
 from ntire_bench.uploads.checks import check_upload_header, read_png_header
 from ntire_bench.uploads.intake import UploadError, UploadLimits, UploadProblem, match_uploads, open_upload
@@ -231,8 +231,7 @@ def _score_dataset(folder: Path, reference: ReferenceSet, prefix: str, workers: 
     hr_by_name = dict(zip(reference.names, reference.hr_files))
     match = match_uploads(folder, reference.names, scale)
     problems = list(match.problems)
-    aligned: list[tuple[str, Path, Path]] = []  # HR already a multiple of the scale: score_files reads it as is
-    cropped: list[tuple[str, Path, Path]] = []
+    checked: list[tuple[str, Path, Path]] = []
     for hr_name, sr_path in match.pairs:
         hr_path = hr_by_name[hr_name]
         info = _hr_info(hr_path)
@@ -241,11 +240,12 @@ def _score_dataset(folder: Path, reference: ReferenceSet, prefix: str, workers: 
         if problem is not None:
             problems.append(problem)
         else:
-            (aligned if expected == info.size else cropped).append((hr_name, sr_path, hr_path))
+            checked.append((hr_name, sr_path, hr_path))
 
     qualities: dict[str, dict[str, float]] = {}
-    scored = score_files([(sr, hr) for _, sr, hr in aligned], border=scale, workers=workers)
-    outcomes = list(zip(aligned, scored)) + [(item, _score_cropped(item[1], item[2], scale)) for item in cropped]
+    # HR is cropped to a multiple of the scale, as ``run`` crops it (a no-op for most sets).
+    scored = score_files([(sr, hr) for _, sr, hr in checked], border=scale, workers=workers, crop_to=scale)
+    outcomes = list(zip(checked, scored))
     for (hr_name, sr_path, hr_path), outcome in outcomes:
         if isinstance(outcome, Exception):
             problems.append(_decode_problem(outcome, sr_path, hr_path))
@@ -263,21 +263,6 @@ def _score_dataset(folder: Path, reference: ReferenceSet, prefix: str, workers: 
     return result, problems
 
 
-def _score_cropped(sr_path: Path, hr_path: Path, scale: int) -> dict[str, float] | Exception:
-    """One pair whose HR sides are not multiples of the scale: crop it as ``run`` does, then measure."""
-    try:
-        sr, hr = read_image(sr_path), modcrop(read_image(hr_path), scale)
-    except ImageError as exc:
-        return exc
-    if sr.shape != hr.shape:
-        return ImageError(f"{sr_path} is {sr.shape[0]}x{sr.shape[1]} but {hr_path} is {hr.shape[0]}x{hr.shape[1]} "
-                          f"after cropping; the SR image must have the size of its HR image")
-    try:
-        return image_quality(torch.from_numpy(sr).permute(2, 0, 1), torch.from_numpy(hr).permute(2, 0, 1), border=scale)
-    except ValueError as exc:
-        return ValueError(f"{sr_path} vs {hr_path}: {exc}")
-
-
 def _decode_problem(exc: Exception, sr_path: Path, hr_path: Path) -> UploadProblem:
     """A decode or metric failure as one line about the uploaded file; HR failures are the organiser's."""
     text = " ".join(str(exc).split())
@@ -288,12 +273,3 @@ def _decode_problem(exc: Exception, sr_path: Path, hr_path: Path) -> UploadProbl
     return UploadProblem(name, f"{name}: {text}")
 
 
-__all__ = [
-    "EvaluationResult",
-    "ReferenceDataError",
-    "ReferenceSet",
-    "as_reference_set",
-    "evaluate_uploads",
-    "summarize_problems",
-    "upload_environment",
-]

@@ -383,12 +383,3 @@ def _suggest(stem: str, hr_stems: list[str], scale: int) -> str:
     return f" (did you mean {close[0]}.png?)" if close else ""
 
 
-__all__ = [
-    "CODABENCH_METADATA_FILE",
-    "UploadError",
-    "UploadLimits",
-    "UploadMatch",
-    "UploadProblem",
-    "match_uploads",
-    "open_upload",
-]
