@@ -20,7 +20,8 @@ sys.path.insert(0, str(REPO))
 
 from ntire_bench.data.datasets import DatasetSpec
 from ntire_bench.runner.discovery import discover, select
-from ntire_bench.runner.evaluation import RunConfig, run_benchmark
+from ntire_bench.runner.evaluation import run_benchmark
+from ntire_bench.runner.context import RunConfig
 from ntire_bench.data.datasets import prepare_datasets
 
 

@@ -31,7 +31,8 @@ sys.path.insert(0, str(REPO))
 from ntire_bench.data.datasets import DatasetSpec
 from ntire_bench.runner.discovery import discover, select
 from ntire_bench.results.records import SubmissionResult
-from ntire_bench.runner.evaluation import RunConfig, run_benchmark
+from ntire_bench.runner.evaluation import run_benchmark
+from ntire_bench.runner.context import RunConfig
 from ntire_bench.data.datasets import prepare_datasets
 
 DEFAULT_SUBMISSIONS = ("rlfn", "span", "efdn", "bicubic")  # the shipped submissions with weights in the zoo

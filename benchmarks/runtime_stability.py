@@ -22,7 +22,8 @@ sys.path.insert(0, str(REPO))
 from ntire_bench.data.datasets import IMAGE_SUFFIXES
 from ntire_bench.data.images import read_image
 from ntire_bench.runner.discovery import discover, select
-from ntire_bench.runner.evaluation import RunConfig, bench_submission
+from ntire_bench.runner.evaluation import bench_submission
+from ntire_bench.runner.context import RunConfig
 from ntire_bench.timing.runtime import summarize_runs
 
 

@@ -38,7 +38,8 @@ sys.path.insert(0, str(REPO))
 from ntire_bench.data.datasets import load_dataset_specs
 from ntire_bench.runner.discovery import discover, select
 from ntire_bench.results.records import SubmissionResult
-from ntire_bench.runner.evaluation import RunConfig, run_benchmark
+from ntire_bench.runner.evaluation import run_benchmark
+from ntire_bench.runner.context import RunConfig
 from ntire_bench.data.datasets import prepare_datasets
 from ntire_bench.timing.runtime import coefficient_of_variation
 from ntire_bench.scoring.leaderboard import score_results

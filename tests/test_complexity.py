@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ntire_bench.complexity.counting import (Complexity, count_activations, count_flops, count_params, measure_complexity, peak_memory_mb)
+from ntire_bench.results.records import ComplexityResult, from_plain, to_plain
+from ntire_bench.complexity.counting import (count_activations, count_flops, count_params, measure_complexity, peak_memory_mb)
 
 H, W = 16, 20  # input 1x3x16x20 for the tiny nets
 HW = H * W
@@ -117,14 +118,14 @@ def test_hooks_removed_and_mode_restored() -> None:
     assert net.training
 
 
-def test_measure_complexity_and_to_dict() -> None:
+def test_measure_complexity_gives_the_results_record() -> None:
     c = measure_complexity(nn.Sequential(nn.Conv2d(3, 12, 1), nn.PixelShuffle(2)), input_size=(H, W))
-    assert isinstance(c, Complexity)
+    assert isinstance(c, ComplexityResult)
     assert (c.params, c.flops, c.activations, c.num_conv) == (48, 12 * HW * 3, 12 * HW, 1)
-    assert c.input_size == (H, W) and c.peak_memory_mb is None
-    d = c.to_dict()
-    assert d["input_size"] == [H, W] and d["unsupported_ops"] == {"aten::pixel_shuffle": 1}
-    json.dumps(d)  # JSON-ready
+    assert c.input_size == [H, W] and c.peak_memory_mb is None
+    plain = to_plain(c)
+    assert plain["input_size"] == [H, W] and plain["unsupported_ops"] == {"aten::pixel_shuffle": 1}
+    assert from_plain(ComplexityResult, json.loads(json.dumps(plain))) == c  # what the parent reads back
 
 
 def test_peak_memory_is_none_on_cpu() -> None:

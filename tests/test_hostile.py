@@ -13,7 +13,8 @@ import torch
 from ntire_bench.data.datasets import load_dataset_specs
 from ntire_bench.runner.discovery import discover
 from ntire_bench.results.records import OK
-from ntire_bench.runner.evaluation import RunConfig, hidden_paths, run_benchmark
+from ntire_bench.runner.evaluation import run_benchmark
+from ntire_bench.runner.context import RunConfig, hidden_paths
 from ntire_bench.data.datasets import prepare_datasets
 
 from helpers import make_dataset, write_registry
@@ -37,7 +38,7 @@ def hostile_run(tiny, tmp_path_factory):
     torch.save({"wrong.weight": torch.zeros(1)}, zoo / "bad_checkpoint.pth")
     datasets = prepare_datasets([tiny["A"]], progress=False)
     entries = discover([PLUGINS / "hostile", PLUGINS / "good" / "tiny_net.py"], include_entry_points=False,
-                       hidden=hidden_paths(datasets, out))
+                       hidden=hidden_paths([d.spec for d in datasets], out))
     config = RunConfig(out_dir=out, device="cpu", model_zoo=[zoo], timeout_s=12, memory_limit_bytes=3 * 2**30,
                        seed=0, **TIMING)
     records = run_benchmark(entries, datasets, config)

@@ -16,7 +16,8 @@ import pytest
 
 from ntire_bench.data.datasets import load_dataset_specs
 from ntire_bench.runner.discovery import discover
-from ntire_bench.runner.evaluation import RunConfig, hidden_paths, run_benchmark
+from ntire_bench.runner.evaluation import run_benchmark
+from ntire_bench.runner.context import RunConfig, hidden_paths
 from ntire_bench.data.datasets import prepare_datasets
 
 from helpers import make_dataset, write_registry
@@ -46,7 +47,7 @@ def test_each_sandbox_mechanism_and_a_weaker_one_is_recorded_visibly(tiny, tmp_p
     out = tmp_path / "results"
     datasets = prepare_datasets([tiny["A"]], progress=False)
     entries = discover([PLUGINS / "hostile" / "hr_search.py"], include_entry_points=False,
-                       hidden=hidden_paths(datasets, out), sandbox=mechanism)
+                       hidden=hidden_paths([d.spec for d in datasets], out), sandbox=mechanism)
     (record,) = run_benchmark(entries, datasets, RunConfig(out_dir=out, sandbox=mechanism, **FAST))
     assert record.sandbox.mechanism == mechanism
     log = (out / "logs" / "hr_search.log").read_text()

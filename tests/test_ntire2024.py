@@ -13,7 +13,8 @@ import pytest
 from ntire_bench.data.datasets import load_dataset_specs
 from ntire_bench.runner.discovery import discover
 from ntire_bench.ntire.importer import import_checkout
-from ntire_bench.runner.evaluation import RunConfig, hidden_paths, run_benchmark
+from ntire_bench.runner.evaluation import run_benchmark
+from ntire_bench.runner.context import RunConfig, hidden_paths
 from ntire_bench.data.datasets import prepare_datasets
 
 FIGURES = ("params", "flops", "activations", "num_conv")
@@ -47,7 +48,7 @@ def _model_id(name: str) -> int:
 def _run(declarations: list[Path], shared_dir: Path, out: Path, **timing):
     specs = load_dataset_specs(Path(__file__).resolve().parents[1] / "datasets.yaml")
     datasets = prepare_datasets([specs["Set5"]], progress=False)
-    entries = discover(declarations, include_entry_points=False, hidden=hidden_paths(datasets, out))
+    entries = discover(declarations, include_entry_points=False, hidden=hidden_paths([d.spec for d in datasets], out))
     settings = {"device": "cpu", "progress": False, "log": lambda m: None, **timing}
     return {r.submission: r for r in run_benchmark(entries, datasets, RunConfig(out_dir=out, **settings))}
 

@@ -18,7 +18,8 @@ import pytest
 from ntire_bench.data.datasets import load_dataset_specs
 from ntire_bench.runner.discovery import discover
 from ntire_bench.ntire.importer import import_checkout
-from ntire_bench.runner.evaluation import RunConfig, hidden_paths, run_benchmark
+from ntire_bench.runner.evaluation import run_benchmark
+from ntire_bench.runner.context import RunConfig, hidden_paths
 from ntire_bench.data.datasets import prepare_datasets
 
 from helpers import make_dataset, write_registry
@@ -47,7 +48,7 @@ def teams_run(checkout, tmp_path_factory):
     data = load_dataset_specs(write_registry(work / "datasets.yaml", {"A": make_dataset(work / "A", 2)}))["A"]
     datasets = prepare_datasets([data], progress=False)
     out = work / "results"
-    entries = discover([work / "submissions"], include_entry_points=False, hidden=hidden_paths(datasets, out))
+    entries = discover([work / "submissions"], include_entry_points=False, hidden=hidden_paths([d.spec for d in datasets], out))
     records = run_benchmark(entries, datasets, RunConfig(out_dir=out, **FAST))
     return {"work": work, "report": report, "datasets": datasets, "entries": {e.name: e for e in entries},
             "records": {r.submission: r for r in records}}

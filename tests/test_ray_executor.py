@@ -23,7 +23,8 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from ntire_bench.data.datasets import DatasetSpec
 from ntire_bench.runner.discovery import discover, select
 from ntire_bench.cluster.executor import (CPU_NODE_RESOURCE, RayExecutor, RaySetupError, gpu_model_resource, timed_options)
-from ntire_bench.runner.evaluation import RunConfig, run_benchmark
+from ntire_bench.runner.evaluation import run_benchmark
+from ntire_bench.runner.context import RunConfig
 from ntire_bench.data.datasets import prepare_datasets
 from ntire_bench.scoring.leaderboard import ScoringError, score_results
 from ntire_bench.results.store import ResultsStore
@@ -171,17 +172,17 @@ def test_a_node_refuses_other_copies_of_the_code_weights_or_data(tmp_path):
 
 
 def test_a_node_that_imported_other_team_code_is_caught(tmp_path):
-    from ntire_bench.cluster.executor import _stale_dependency
+    from ntire_bench.cluster.executor import stale_dependency
     from ntire_bench.runner.evaluation import dependency_digests
 
     module = tmp_path / "team99_net.py"
     module.write_text("WIDTH = 48\n")
     on_node = dependency_digests([module])  # what the node's worker imported, hashed there
-    assert _stale_dependency(on_node) is None
+    assert stale_dependency(on_node) is None
     module.write_text("WIDTH = 64\n")  # the driver's copy is not the node's
-    assert _stale_dependency(on_node) == str(module)
+    assert stale_dependency(on_node) == str(module)
     module.unlink()
-    assert _stale_dependency(on_node) == str(module)
+    assert stale_dependency(on_node) == str(module)
 
 
 # ------------------------------------------------------------------------ faults

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from pathlib import Path
@@ -10,7 +9,8 @@ from pathlib import Path
 import click
 
 from ntire_bench.util.version import __version__
-from ntire_bench.cli.results import COMMANDS as RESULTS_COMMANDS, DEFAULT_DATASETS_FILE, DataError
+from ntire_bench.cli.common import DataError, named_datasets
+from ntire_bench.cli.results import COMMANDS as RESULTS_COMMANDS
 
 
 def _parse_size(value: str) -> tuple[int, int]:
@@ -32,23 +32,6 @@ def _discover(locations, names=(), hidden=(), sandbox="auto"):
         return select(entries, names) if names else entries
     except PluginError as exc:
         raise DataError(str(exc)) from exc
-
-
-def _hidden_from_specs(specs, out_dir: Path) -> list[Path]:
-    """Dataset HR directories (and roots) and the results directory: never visible to submission code."""
-    from ntire_bench.data.datasets import DatasetError
-
-    hidden = {out_dir.resolve()}
-    for spec in specs:
-        try:
-            hr = spec.hr_path()
-        except DatasetError:
-            continue
-        hidden.add(hr)
-        lr = spec.lr_path()
-        if lr is not None and lr.parent == hr.parent:
-            hidden.add(hr.parent)
-    return sorted(hidden)
 
 
 def _measure_options(fn):
@@ -94,7 +77,7 @@ def _measure_options(fn):
 
 
 def _run_config(out_dir: Path, options: dict, force: bool = False, default_runs: int = 1):
-    from ntire_bench.runner.evaluation import RunConfig
+    from ntire_bench.runner.context import RunConfig
 
     timing, target, warmup, repeats = options["timing"], options["target"], options["warmup"], options["repeats"]
     runs = options["runs"]
@@ -167,15 +150,14 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
     Quality, runtime and complexity are stored per submission in --out; a re-run skips
     what is already measured with the same code, weights, data and settings.
     """
-    from ntire_bench.data.datasets import DatasetError, load_dataset_specs
+    from ntire_bench.data.datasets import DatasetError
     from ntire_bench.results.provenance import resolve_device
     from ntire_bench.data.images import ImageError
+    from ntire_bench.runner.context import hidden_paths
     from ntire_bench.runner.evaluation import run_benchmark
     from ntire_bench.data.datasets import prepare_datasets
 
     chosen_edition = _edition_or_error(edition)
-    if datasets_file is None and DEFAULT_DATASETS_FILE.is_file():
-        datasets_file = DEFAULT_DATASETS_FILE
     config = _run_config(out_dir, options, force, default_runs=chosen_edition.runs)
     if executor_name != "ray" and (ray_address or ray_gpu_model):
         raise click.UsageError("--ray-address and --ray-gpu-model need --executor ray")
@@ -187,14 +169,8 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
             executor = RayExecutor(address=ray_address, gpu_model=ray_gpu_model)
         else:
             resolve_device(options["device"])
-        specs = load_dataset_specs(datasets_file)
-        chosen = dataset_names or ("demo",)
-        unknown = [n for n in chosen if n not in specs]
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], list(specs), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(specs))}"
-            raise DataError(f"unknown dataset {unknown[0]!r} (datasets file: {datasets_file or 'none'}); {hint}")
-        hidden = _hidden_from_specs(specs.values(), out_dir)
+        specs, chosen = named_datasets(datasets_file, dataset_names or ("demo",))
+        hidden = hidden_paths(specs.values(), out_dir)
         entries = _discover(submissions, names, hidden, options["sandbox"])
         datasets = prepare_datasets([specs[n] for n in chosen], progress=not options["no_progress"])
         records = run_benchmark(entries, datasets, config, executor)

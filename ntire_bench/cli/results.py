@@ -1,24 +1,16 @@
 """Command-line commands over stored results and uploads: score, gate, evaluate, codabench.
 
-cli.py adds ``COMMANDS`` to the ``ntire-bench`` group beside the measuring commands. ``DataError`` is
-the one-line error every command raises for bad input.
+main.py adds ``COMMANDS`` to the ``ntire-bench`` group beside the measuring commands.
 """
 
 from __future__ import annotations
 
-import difflib
 import sys
 from pathlib import Path
 
 import click
 
-DEFAULT_DATASETS_FILE = Path("datasets.yaml")
-
-
-class DataError(click.ClickException):
-    """A usage or data problem: one line on stderr, exit status 2."""
-
-    exit_code = 2
+from ntire_bench.cli.common import DataError, named_datasets
 
 
 def _threshold_overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
@@ -154,7 +146,7 @@ def evaluate_command(upload, dataset_names, datasets_file, hr_dir, scale, name, 
     """
     import tempfile
 
-    from ntire_bench.data.datasets import DatasetError, load_dataset_specs
+    from ntire_bench.data.datasets import DatasetError
     from ntire_bench.uploads.evaluate import ReferenceDataError, ReferenceSet, evaluate_uploads
     from ntire_bench.results.store import ResultsStore
 
@@ -167,14 +159,7 @@ def evaluate_command(upload, dataset_names, datasets_file, hr_dir, scale, name, 
         if hr_dir is not None:
             references = [ReferenceSet.from_folder(hr_dir.name, hr_dir, scale)]
         else:
-            if datasets_file is None and DEFAULT_DATASETS_FILE.is_file():
-                datasets_file = DEFAULT_DATASETS_FILE
-            specs = load_dataset_specs(datasets_file)
-            unknown = [n for n in dataset_names if n not in specs]
-            if unknown:
-                close = difflib.get_close_matches(unknown[0], list(specs), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(specs))}"
-                raise DataError(f"unknown dataset {unknown[0]!r} (datasets file: {datasets_file or 'none'}); {hint}")
+            specs, _ = named_datasets(datasets_file, dataset_names)
             references = [ReferenceSet.from_spec(specs[n]) for n in dataset_names]
         with tempfile.TemporaryDirectory(prefix="ntire-bench-evaluate-") as workdir:
             evaluation = evaluate_uploads(upload, references, Path(workdir), submission=name, workers=workers)

@@ -2,7 +2,7 @@
 
 ``RayExecutor`` submits every timing pass of every submission at once as Ray tasks, collects
 them as they finish and records each submission through the runner's own steps
-(``plan_submission``, ``record_dataset``, ``verify_submission``, ``finish``), on the driver
+(``plan_submission``, ``record_dataset``, ``record_verification``, ``finish``), on the driver
 only, so resume, set-aside and the record format are the local executor's.
 
 What keeps the numbers trustworthy (docs/ray.md):
@@ -32,20 +32,21 @@ import importlib.util
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from ntire_bench.runner.context import RunConfig, RunContext
-from ntire_bench.data.datasets import PreparedDataset, hidden_paths
+from ntire_bench.data.datasets import PreparedDataset
+from ntire_bench.runner.context import hidden_paths
 from ntire_bench.results.provenance import harness_fingerprint, telemetry_warnings
-from ntire_bench.runner.passes import PassJob, PassOutcome, VerifyCandidate, VerifyJob
+from ntire_bench.runner.passes import PassOutcome, VerifyCandidate, VerifyJob
 from ntire_bench.plugins.declaration import PluginEntry
 from ntire_bench.worker.protocol import WorkerFailure
 from ntire_bench.cluster.node import (CPU_NODE_RESOURCE, DEFAULT_MAX_RETRIES, GPU_MODEL_PREFIX, AttemptLedger, JobReport, RaySetupError, gpu_model_resource, import_ray, node_log, node_resources, probe_node, run_on_node, timed_options)
 from ntire_bench.results.records import SubmissionResult
-from ntire_bench.runner.evaluation import (SubmissionPlan, dependency_digests, finish, pass_jobs, plan_submission, record_dataset, verify_submission)
+from ntire_bench.runner.evaluation import (SubmissionPlan, dependency_digests, finish, pass_jobs, plan_submission, record_dataset, record_verification)
 from ntire_bench.results.store import ResultsStore
+from ntire_bench.util.text import one_line
 
 
 # ------------------------------------------------------------------- the driver
@@ -62,21 +63,6 @@ class _Submission:
     candidates: list[VerifyCandidate] = field(default_factory=list)
     refs: list[Any] = field(default_factory=list)
     done: bool = False
-
-
-class _Answered:
-    """An executor whose verification has already run on the cluster: ``verify_submission`` reads it from here."""
-
-    def __init__(self, report: JobReport):
-        self.report = report
-
-    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome:
-        raise AssertionError("passes run on the cluster")
-
-    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float:
-        if self.report.failure is not None:
-            raise WorkerFailure(self.report.failure)
-        return float(self.report.value)
 
 
 class RayExecutor:
@@ -122,7 +108,7 @@ class RayExecutor:
             where = f"--ray-address {address}" if address else "a local Ray instance"
             hint = ("start one with `ray start --head` or leave --ray-address out to start a local instance"
                     if address else "see docs/ray.md")
-            raise RaySetupError(f"{where}: {' '.join(str(exc).split())[:300]}; {hint}") from None
+            raise RaySetupError(f"{where}: {one_line(exc, with_type=False)[:300]}; {hint}") from None
         return ray
 
     def close(self) -> None:
@@ -199,30 +185,10 @@ class RayExecutor:
         ray = self.connect()
         return ray.get(self._ledger_actor(ray).attempts.remote(key))
 
-    # -- the Executor protocol, one job at a time
-
-    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome:
-        """One pass on the cluster, waited for (``run_benchmark`` uses ``evaluate_all`` instead)."""
-        report = self._call("pass", job, ctx)
-        if report.failure is not None:
-            raise WorkerFailure(report.failure)
-        return report.value
-
-    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float:
-        """One verification on the cluster, waited for."""
-        return _Answered(self._call("verify", job, ctx)).run_verify(job, ctx)
-
-    def _call(self, kind: str, job: Any, ctx: RunContext) -> JobReport:
-        ray = self.connect()
-        options = timed_options(ctx.device, (ctx.environment.gpu or {}).get("name"))
-        node_ctx = replace(ctx, config=replace(ctx.config, log=node_log, progress=False))
-        task = ray.remote(run_on_node).options(max_retries=self.max_retries, retry_exceptions=False, **options)
-        return ray.get(task.remote(kind, job, node_ctx, f"{kind}-{time.monotonic_ns()}", self._ledger_actor(ray)))
-
     # -- the whole run
 
-    def evaluate_all(self, entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig,
-                     seed: int) -> list[SubmissionResult]:
+    def evaluate(self, entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig,
+                 seed: int) -> list[SubmissionResult]:
         """Evaluate every submission on every dataset on the cluster; the driver records everything."""
         ray = self.connect()
         try:
@@ -247,7 +213,7 @@ class RayExecutor:
             if environment.gpu:
                 environment.gpu = {k: v for k, v in environment.gpu.items() if k not in ("uuid", "nvml_uuid")}
             ctx = RunContext(config, device, environment, settings, ResultsStore(config.out_dir),
-                             hidden_paths(datasets, config.out_dir))
+                             hidden_paths([d.spec for d in datasets], config.out_dir))
             header = {"name": "ray", "address": self.address or os.environ.get("RAY_ADDRESS") or "local",
                       "job_resources": options, "max_retries": self.max_retries}
             return _ClusterRun(ray, self, ctx, options, seed, header).run(entries, datasets)
@@ -335,7 +301,7 @@ class _ClusterRun:
             record.warnings = list(dict.fromkeys(record.warnings + telemetry_warnings(telemetry["start"],
                                                                                       telemetry["end"])))
         if report.failure is None and kind == "pass":
-            stale = _stale_dependency(report.facts.get("dependencies") or {})
+            stale = stale_dependency(report.facts.get("dependencies") or {})
             if stale:
                 report.failure = (f"{label}: node {report.facts.get('host')} imported another copy of {stale} than the "
                                   "driver has; every node must see the same files at the same paths (docs/ray.md)")
@@ -345,11 +311,7 @@ class _ClusterRun:
             return
         if kind == "verify":
             self._note(record, jobs=[job], retries=retries)
-            try:
-                verify_submission(state.plan, state.candidates, self.ctx, _Answered(report))
-            except WorkerFailure as exc:
-                self._fail(state, str(exc))
-                return
+            record_verification(state.plan, state.candidates, float(report.value), self.ctx)
             self._finish(state)
             return
         outcome: PassOutcome = report.value
@@ -404,7 +366,7 @@ class _ClusterRun:
             job = VerifyJob(state.plan.entry, state.plan.identity, state.candidates)
             self._submit(state, "verify", job, "verify", (-1, -1))
             return
-        verify_submission(state.plan, [], self.ctx, _Answered(JobReport("", 0, {})))
+        record_verification(state.plan, [], None, self.ctx)
         self._finish(state)
 
     def _finish(self, state: _Submission) -> None:
@@ -421,7 +383,7 @@ class _ClusterRun:
         finish(state.plan.record, self.ctx, failure=reason)
 
 
-def _stale_dependency(node_digests: dict[str, str]) -> str | None:
+def stale_dependency(node_digests: dict[str, str]) -> str | None:
     """A module the node's worker imported whose bytes differ from the driver's file at that path, or None."""
     for path, digest in sorted(node_digests.items()):
         if dependency_digests([path]).get(path) != digest:

@@ -7,7 +7,6 @@ what the scoring program reads: the results stores, the SR images and a manifest
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import sys
 from dataclasses import dataclass
@@ -26,8 +25,7 @@ from ntire_bench.results.records import FAILED, NO_WEIGHTS, OK, SubmissionResult
 from ntire_bench.results.store import atomic_write_json
 
 if TYPE_CHECKING:
-    from ntire_bench.runner.context import RunConfig, RunContext
-    from ntire_bench.runner.passes import PassJob, PassOutcome, VerifyJob
+    from ntire_bench.runner.context import RunConfig
 
 from ntire_bench.codabench.programs import (BASELINE_DIR, BASELINE_RESULTS_DIR, EXIT_OK, EXIT_REJECTED, EXIT_SETUP, INGESTION_MANIFEST, INGESTION_SCHEMA, JUNK_NAMES, RESULTS_DIR, SR_DIR, SUBMISSION_STEMS, ProgramOutcome, Rejected, SetupError, is_image, program_entries)
 
@@ -80,7 +78,6 @@ def ingest_program(submission_dir: Path, input_dir: Path, output_dir: Path,
             "edition": chosen.name, "submission": entry.name, "datasets": [d.spec.name for d in datasets],
             "results": f"{RESULTS_DIR}/{entry.name}.json", "sr": f"{SR_DIR}/{entry.name}", "baseline_results": None,
         })
-        executor = _LROnlyExecutor()
         runs = [(entry, RESULTS_DIR, code_root)]
         if base_entry is not None:
             runs.append((base_entry, BASELINE_RESULTS_DIR, baseline_dir))
@@ -89,7 +86,7 @@ def ingest_program(submission_dir: Path, input_dir: Path, output_dir: Path,
             config = _run_config(options, chosen, output_dir / results_dir, zoo, output_dir / SR_DIR, log)
             for data in datasets:  # the runner writes SR images into existing folders
                 (output_dir / SR_DIR / plugin.name / data.spec.name).mkdir(parents=True, exist_ok=True)
-            records.append(run_benchmark([plugin], datasets, config, executor)[0])
+            records.append(run_benchmark([plugin], datasets, config)[0])
             outcome.result = records[0]
             if records[0].status == FAILED:
                 raise Rejected(records[0].error or "the submission failed")
@@ -124,21 +121,6 @@ def measurement_line(record: SubmissionResult) -> str:
     return f"{record.submission}: {record.status}; " + "; ".join(parts)
 
 
-class _LROnlyExecutor:
-    """The runner's local executor on LR-only datasets: every pass is timed and its SR saved, none is scored."""
-
-    def __init__(self) -> None:
-        from ntire_bench.runner.evaluation import LocalExecutor
-
-        self._local = LocalExecutor()
-
-    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome:
-        return self._local.run_pass(dataclasses.replace(job, compute_quality=False), ctx)
-
-    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float:
-        return self._local.run_verify(job, ctx)
-
-
 def _run_config(options: IngestionOptions, edition: Edition, out_dir: Path, zoo: Path, sr_dir: Path,
                 log: Callable[[str], None]) -> RunConfig:
     from ntire_bench.runner.context import RunConfig
@@ -146,7 +128,7 @@ def _run_config(options: IngestionOptions, edition: Edition, out_dir: Path, zoo:
     return RunConfig(out_dir=out_dir, device=options.device, model_zoo=(zoo,), warmup=options.warmup,
                      repeats=options.repeats, runs=options.runs or edition.runs, threads=options.threads,
                      timing=options.timing, target=options.target, timeout_s=options.timeout_s,
-                     sandbox=options.sandbox, force=True, seed=options.seed, save_sr=sr_dir,
+                     sandbox=options.sandbox, force=True, seed=options.seed, save_sr=sr_dir, score_quality=False,
                      progress=options.progress, log=log)
 
 

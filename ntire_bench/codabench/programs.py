@@ -48,6 +48,7 @@ from ntire_bench.results.records import FAILED, NO_WEIGHTS, OK, RUNNING, Submiss
 from ntire_bench.scoring.leaderboard import ScoringError, score_results
 from ntire_bench.results.store import ResultsError, atomic_write_json, read_result
 from ntire_bench.uploads.intake import CODABENCH_METADATA_FILE, UploadProblem
+from ntire_bench.util.text import one_line
 
 SCORES_FILE = "scores.json"
 DETAILED_FILE = "detailed_results.html"
@@ -241,7 +242,7 @@ def read_manifest(res: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise SetupError(f"{path}: unreadable ingestion manifest ({' '.join(str(exc).split())})") from None
+        raise SetupError(f"{path}: unreadable ingestion manifest ({one_line(exc, with_type=False)})") from None
     if not isinstance(manifest, dict) or manifest.get("schema") != INGESTION_SCHEMA:
         raise SetupError(f"{path}: not an ntire-bench ingestion manifest (schema {INGESTION_SCHEMA})")
     status, message = manifest.get("status"), str(manifest.get("message") or "no reason recorded")

@@ -6,7 +6,6 @@ every problem is one line that names the field or file and says what to do.
 
 from __future__ import annotations
 
-import difflib
 import io
 import uuid
 import zipfile
@@ -19,6 +18,7 @@ from typing import Any
 import yaml
 
 from ntire_bench.codabench.spec import BundleError, COLUMN_KEYS, COMPUTATIONS, MAX_COLUMN_KEY, MAX_COLUMN_TITLE, MAX_LEADERBOARD_KEY, MAX_LEADERBOARD_TITLE, SORTINGS, SUBMISSION_RULES
+from ntire_bench.util.text import did_you_mean, one_line
 
 # --------------------------------------------------------------------------- validation
 
@@ -96,8 +96,8 @@ def validate_competition_yaml(
 
     for key in data:
         if key not in _TOP_LEVEL:
-            close = difflib.get_close_matches(str(key), sorted(_TOP_LEVEL), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(str(key), _TOP_LEVEL)
+            hint = f"; {hint}" if hint else ""
             add(f"{key}: not a Codabench competition field, it would be ignored{hint}")
     if data.get("version") not in (2, "2"):
         add(f"version: must be 2 (a Codabench v2 bundle), got {data.get('version')!r}")
@@ -347,8 +347,8 @@ def _check_score_keys(columns: Sequence[Mapping[str, Any]], score_keys: Collecti
     written = list(dict.fromkeys(score_keys))
     for key in written:
         if key not in column_keys:
-            close = difflib.get_close_matches(key, column_keys, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, column_keys)
+            hint = f" ({hint})" if hint else ""
             add(f"scores.json key '{key}': matches no leaderboard column{hint}; Codabench would drop it silently")
         elif key in computed:
             add(f"scores.json key '{key}': that column has a computation, so Codabench fills it; the scoring program must not write it")
@@ -389,7 +389,7 @@ def validate_bundle(zip_path: Path, score_keys: Collection[str] | None = COLUMN_
     try:
         archive = zipfile.ZipFile(zip_path)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise BundleError(f"{zip_path}: not a readable zip ({' '.join(str(exc).split())}); pass the bundle .zip") from None
+        raise BundleError(f"{zip_path}: not a readable zip ({one_line(exc, with_type=False)}); pass the bundle .zip") from None
     with archive:
         names = [info.filename for info in archive.infolist()]
         sizes = {info.filename.rstrip("/"): info.file_size for info in archive.infolist() if not info.is_dir()}

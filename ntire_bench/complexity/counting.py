@@ -16,32 +16,15 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
 from torch import nn
 
+from ntire_bench.results.records import ComplexityResult
+
 DEFAULT_INPUT_SIZE = (256, 256)
-
-
-@dataclass
-class Complexity:
-    """What ``measure_complexity`` reports for one model at one input size."""
-
-    params: int
-    flops: int
-    activations: int
-    num_conv: int
-    unsupported_ops: dict[str, int] = field(default_factory=dict)
-    input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
-    peak_memory_mb: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``input_size`` as a list)."""
-        out = asdict(self)
-        out["input_size"] = list(self.input_size)
-        return out
 
 
 def _dummy_input(input_size: tuple[int, int], device: str | torch.device) -> torch.Tensor:
@@ -154,19 +137,19 @@ def peak_memory_mb(
 
 def measure_complexity(
     model: nn.Module, input_size: tuple[int, int] = DEFAULT_INPUT_SIZE, device: str | torch.device = "cpu"
-) -> Complexity:
+) -> ComplexityResult:
     """Params, FLOPs, activations, Conv2d count and (on CUDA) peak memory, in eval mode without autograd."""
     input_size = (int(input_size[0]), int(input_size[1]))
     # fvcore's trace runs the forward pass exactly once with module hooks live, so the
     # activation hooks ride along instead of paying for a second full-size forward.
     with _tally_conv_outputs(model) as tally:
         flops, unsupported = count_flops(model, input_size, device)
-    return Complexity(
+    return ComplexityResult(
         params=count_params(model),
         flops=flops,
         activations=tally.activations,
         num_conv=tally.calls,
         unsupported_ops=unsupported,
-        input_size=input_size,
+        input_size=list(input_size),
         peak_memory_mb=peak_memory_mb(model, input_size, device),
     )

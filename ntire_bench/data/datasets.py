@@ -21,7 +21,7 @@ import yaml
 
 from ntire_bench.data.images import modcrop, read_image, write_image
 from ntire_bench.util.hashing import sha256_file
-from ntire_bench.util.paths import PACKAGE_DIR
+from ntire_bench.util.text import one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 DEMO_NAME = "demo"
@@ -107,7 +107,7 @@ def load_dataset_specs(path: str | os.PathLike | None = None) -> dict[str, Datas
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc.strerror}); pass --datasets-file FILE") from exc
     except yaml.YAMLError as exc:
-        raise DatasetError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from exc
+        raise DatasetError(f"{path}: invalid YAML: {one_line(exc, with_type=False)}") from exc
     entries = (raw or {}).get("datasets", raw) if isinstance(raw, dict) else None
     if not isinstance(entries, dict):
         raise DatasetError(f"{path}: expected a mapping 'datasets: {{NAME: {{hr: ..., lr: ..., scale: 4}}}}'")
@@ -279,18 +279,3 @@ def prepare_datasets(specs: Iterable[DatasetSpec], cache_dir: Path | None = None
         validate_pairs(pairs, spec.scale, progress=progress)
         prepared.append(PreparedDataset(spec, pairs, dataset_fingerprint(pairs)))
     return prepared
-
-
-def hidden_paths(datasets: Iterable[PreparedDataset], out_dir: Path) -> list[Path]:
-    """What submission code must never reach: each dataset's HR directory and root, and the results directory
-    (unless the results directory holds the harness itself, which workers must import)."""
-    results = Path(out_dir).resolve()
-    harness = PACKAGE_DIR
-    hidden = set() if results == harness or results in harness.parents else {results}
-    for dataset in datasets:
-        for pair in dataset.pairs[:1]:
-            hr_dir = pair.hr_path.parent.resolve()
-            hidden.add(hr_dir)
-            if hr_dir.parent == pair.lr_path.parent.resolve().parent:
-                hidden.add(hr_dir.parent)  # the dataset root holding HR/ and LR/
-    return sorted(hidden)

@@ -8,7 +8,6 @@ from an untouched one (``is_unedited``).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
+from ntire_bench.util.text import did_you_mean
 
 DECLARATION_TAG = "ntire-bench/ntire-team/v1"
 BUILD_MODES = ("translated", "official-branch")
@@ -201,8 +201,8 @@ class _Checker:
     def declaration(self) -> TeamDeclaration:
         unknown = [str(key) for key in self.data if key not in FIELDS]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], list(FIELDS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(unknown[0], FIELDS)
+            hint = f" ({hint})" if hint else ""
             raise self.fail(unknown[0], f"unknown field{hint}; the fields are {', '.join(FIELDS)}")
         missing = [key for key in FIELDS if key not in self.data and key not in OPTIONAL_FIELDS]
         if missing:

@@ -242,7 +242,7 @@ class SubmissionResult:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document (a dict of JSON-safe values) written to ``<submission>.json``."""
-        body = _encode(self)
+        body = to_plain(self)
         body.pop("origin", None)
         complexity = body.pop("complexity")
         # Top-level complexity numbers, as in every earlier version of the format.
@@ -271,7 +271,7 @@ class SubmissionResult:
             if not isinstance(complexity, Mapping):
                 raise RecordError("field complexity must be an object")
             body["complexity"] = {**complexity, **flat}
-        record = _decode(cls, body, "", strict)
+        record = from_plain(cls, body, "", strict)
         record.origin = origin
         return record
 
@@ -279,15 +279,16 @@ class SubmissionResult:
 # ------------------------------------------------------------------ (de)serialisation
 
 
-def _encode(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
+    """A record (or any value holding records) as JSON-safe plain data; non-finite floats as strings."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, Mapping):
-        return {str(k): _encode(v) for k, v in value.items()}
+        return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
+        return [to_plain(v) for v in value]
     return value
 
 
@@ -300,8 +301,11 @@ def _hints(cls: type) -> dict[str, Any]:
     return _HINTS[cls]
 
 
-def _decode(tp: Any, value: Any, where: str, strict: bool) -> Any:
-    """Check ``value`` against the annotation ``tp`` and build it; RecordError names ``where``."""
+def from_plain(tp: Any, value: Any, where: str = "", strict: bool = True) -> Any:
+    """Check plain data ``value`` against the annotation ``tp`` (a record class, say) and build it.
+
+    Raises RecordError naming the field (under ``where``); ``strict`` also refuses unknown fields.
+    """
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)
@@ -312,7 +316,7 @@ def _decode(tp: Any, value: Any, where: str, strict: bool) -> Any:
             if option is type(None):
                 continue
             try:
-                return _decode(option, value, where, strict)
+                return from_plain(option, value, where, strict)
             except RecordError as exc:
                 errors.append(str(exc))
         raise RecordError(errors[0] if errors else f"field {where or 'value'} must not be null")
@@ -330,7 +334,7 @@ def _decode(tp: Any, value: Any, where: str, strict: bool) -> Any:
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     raise RecordError(f"field {_join(where, f.name)} is missing")
                 continue
-            kwargs[f.name] = _decode(hints[f.name], value[f.name], _join(where, f.name), strict)
+            kwargs[f.name] = from_plain(hints[f.name], value[f.name], _join(where, f.name), strict)
         try:
             return tp(**kwargs)
         except RecordError as exc:
@@ -339,12 +343,12 @@ def _decode(tp: Any, value: Any, where: str, strict: bool) -> Any:
         if not isinstance(value, list):
             raise RecordError(f"field {where} must be a list")
         (item,) = typing.get_args(tp)
-        return [_decode(item, v, f"{where}[{i}]", strict) for i, v in enumerate(value)]
+        return [from_plain(item, v, f"{where}[{i}]", strict) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):
             raise RecordError(f"field {where} must be an object")
         _key, item = typing.get_args(tp)
-        return {str(k): _decode(item, v, _join(where, str(k)), strict) for k, v in value.items()}
+        return {str(k): from_plain(item, v, _join(where, str(k)), strict) for k, v in value.items()}
     if tp is Any:
         return value
     if tp is float:

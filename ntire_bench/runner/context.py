@@ -11,13 +11,32 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ntire_bench.worker.client import InProcessWorker, IsolatedWorker, WorkerLimits, python_path_entries
+from ntire_bench.data.datasets import DatasetError, DatasetSpec
 from ntire_bench.plugins.declaration import PluginEntry
 from ntire_bench.results.records import Environment, Settings
 from ntire_bench.timing.runtime import TimingSettings, default_cpu_threads
+from ntire_bench.util.paths import PACKAGE_DIR
 from ntire_bench.results.store import ResultsStore
+
+
+def hidden_paths(specs: Iterable[DatasetSpec], out_dir: Path) -> list[Path]:
+    """What submission code must never reach, for discovery and measuring workers alike: each dataset's HR
+    directory, the dataset root when its LR directory sits beside HR, and the results directory (unless
+    the results directory holds the harness itself, which workers must import)."""
+    results = Path(out_dir).resolve()
+    hidden = set() if results == PACKAGE_DIR or results in PACKAGE_DIR.parents else {results}
+    for spec in specs:
+        try:
+            hr, lr = spec.hr_path().resolve(), spec.lr_path()
+        except DatasetError:  # a path variable that is not set: the dataset cannot be run either
+            continue
+        hidden.add(hr)
+        if lr is not None and lr.resolve().parent == hr.parent:
+            hidden.add(hr.parent)  # the dataset root holding HR/ and LR/
+    return sorted(hidden)
 
 
 def default_memory_limit() -> int | None:
@@ -55,6 +74,7 @@ class RunConfig:
     complexity_size: tuple[int, int] = (256, 256)
     seed: int | None = None  # the parent's noise and probe choices; None: fresh each run
     save_sr: Path | None = None  # also write each SR image as <save_sr>/<submission>/<dataset>/<name>x4.png
+    score_quality: bool = True  # False: LR-only datasets (Codabench ingestion), outputs saved, not scored
     cache_dir: Path | None = None
     progress: bool = True
     log: Callable[[str], None] = _print

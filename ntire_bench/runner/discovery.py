@@ -9,7 +9,6 @@ it cannot touch the parent or the other plugins.
 
 from __future__ import annotations
 
-import difflib
 import os
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -19,6 +18,7 @@ from ntire_bench.worker.client import IsolatedWorker, WorkerLimits, python_path_
 from ntire_bench.plugins.declaration import (ENTRY_POINT_GROUP, YAML_SUFFIXES, PluginEntry, PluginError, SubmissionInfo, read_static)
 from ntire_bench.util.hashing import sha256_file, sha256_tree
 from ntire_bench.worker.protocol import WorkerFailure
+from ntire_bench.util.text import did_you_mean
 
 DISCOVERY_TIMEOUT_S = 120.0
 
@@ -148,8 +148,6 @@ def select(entries: list[PluginEntry], names: Iterable[str]) -> list[PluginEntry
     chosen = []
     for name in names:
         if name not in by_name:
-            close = difflib.get_close_matches(name, list(by_name), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(by_name))}"
-            raise PluginError(f"unknown submission {name!r}{hint}")
+            raise PluginError(f"unknown submission {name!r}; {did_you_mean(name, by_name, known=True)}")
         chosen.append(by_name[name])
     return chosen

@@ -4,9 +4,9 @@ The parent owns the datasets, the HR images, the metrics and the results store. 
 pass runs a submission in its own confined worker (measure.py) that only ever sees LR pixels.
 One submission's story, as named steps: ``plan_submission`` (what identifies the measurement,
 what the store can re-use), ``pass_jobs`` (what is left to measure), ``record_dataset`` (each
-dataset's result, saved at once), ``verify_submission`` (timed outputs recomputed afresh) and
-``finish`` (the status). ``run_benchmark`` drives them through an executor: here, one job after
-another; ``ray_executor.py`` spreads the same jobs over a cluster.
+dataset's result, saved at once), ``record_verification`` (timed outputs recomputed afresh) and
+``finish`` (the status). ``run_benchmark`` hands them to an ``Executor``: ``LocalExecutor`` runs the
+jobs here, one after another; ``cluster.executor.RayExecutor`` spreads the same jobs over a cluster.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ import numpy as np
 
 from ntire_bench.runner.audit import VERIFY_TOLERANCE, DatasetAudit
 from ntire_bench.runner.context import Identity, RunConfig, RunContext, worker_factory
-from ntire_bench.data.datasets import PreparedDataset, hidden_paths
+from ntire_bench.data.datasets import PreparedDataset
+from ntire_bench.runner.context import hidden_paths
 from ntire_bench.results.provenance import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
 from ntire_bench.runner.passes import (PassJob, PassOutcome, VerifyCandidate, VerifyJob, assemble_dataset, dataset_runtime, image_runtime, pick_candidates, run_pass, run_pass_job, run_verify_job)
 from ntire_bench.plugins.declaration import PluginEntry, model_zoo_dirs, resolve_checkpoint
 from ntire_bench.util.hashing import sha256_file
 from ntire_bench.worker.protocol import WorkerFailure
-from ntire_bench.results.records import (FAILED, NO_WEIGHTS, OK, RUNNING, CheckpointInfo, ComplexityResult, PluginInfo, SubmissionResult)
+from ntire_bench.results.records import (FAILED, NO_WEIGHTS, OK, RUNNING, CheckpointInfo, ComplexityResult, PluginInfo, RecordError, SubmissionResult, from_plain)
 from ntire_bench.results.store import ResultsStore
 
 
@@ -40,7 +41,7 @@ def make_context(config: RunConfig, datasets: Sequence[PreparedDataset]) -> RunC
     """Resolve the device and collect the environment once for the whole run."""
     device = resolve_device(config.device)
     return RunContext(config, device, collect_environment(device, config.threads_for(device)), config.settings(device),
-                      ResultsStore(config.out_dir), hidden_paths(datasets, config.out_dir))
+                      ResultsStore(config.out_dir), hidden_paths([d.spec for d in datasets], config.out_dir))
 
 
 def job_seed(base: int, *parts: Any) -> int:
@@ -49,34 +50,29 @@ def job_seed(base: int, *parts: Any) -> int:
 
 
 class Executor(Protocol):
-    """Runs measurement jobs: each returns its outcome or raises WorkerFailure."""
+    """Runs a benchmark: measures every submission and records each through this module's steps
+    (``plan_submission``, ``pass_jobs``, ``record_dataset``, ``record_verification``, ``finish``), so
+    resume, set-aside and the record format are the same wherever the jobs run."""
 
-    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome: ...
-
-    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float: ...
+    def evaluate(self, entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig,
+                 seed: int) -> list[SubmissionResult]: ...
 
 
 class LocalExecutor:
     """This machine, one job after another (the default: no cluster needed)."""
 
-    def run_pass(self, job: PassJob, ctx: RunContext) -> PassOutcome:
-        return run_pass_job(job, ctx, progress=ctx.config.progress)
-
-    def run_verify(self, job: VerifyJob, ctx: RunContext) -> float:
-        return run_verify_job(job, ctx)
+    def evaluate(self, entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig,
+                 seed: int) -> list[SubmissionResult]:
+        ctx = make_context(config, datasets)
+        return [evaluate_submission(entry, datasets, ctx, seed) for entry in entries]
 
 
 def run_benchmark(entries: Sequence[PluginEntry], datasets: Sequence[PreparedDataset], config: RunConfig,
                   executor: Executor | None = None) -> list[SubmissionResult]:
     """Evaluate every submission on every dataset; return the results (also in the store)."""
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    executor = executor or LocalExecutor()
-    base = config.seed if config.seed is not None else secrets.randbits(63)
-    evaluate_all = getattr(executor, "evaluate_all", None)
-    if evaluate_all is not None:  # a concurrent executor drives the same steps itself (ray_executor.py)
-        return evaluate_all(entries, datasets, config, base)
-    ctx = make_context(config, datasets)
-    return [evaluate_submission(entry, datasets, ctx, executor, base) for entry in entries]
+    seed = config.seed if config.seed is not None else secrets.randbits(63)
+    return (executor or LocalExecutor()).evaluate(entries, datasets, config, seed)
 
 
 # ------------------------------------------------------------------ one submission
@@ -94,9 +90,8 @@ class SubmissionPlan:
 
 
 def evaluate_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx: RunContext,
-                        executor: Executor | None = None, seed: int = 0) -> SubmissionResult:
-    """Plan, measure, verify and record one submission."""
-    executor = executor or LocalExecutor()
+                        seed: int = 0) -> SubmissionResult:
+    """Plan, measure, verify and record one submission on this machine."""
     plan = plan_submission(entry, datasets, ctx)
     if isinstance(plan, SubmissionResult):
         return plan
@@ -104,9 +99,11 @@ def evaluate_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset],
     candidates: list[VerifyCandidate] = []
     try:
         for index, dataset in enumerate(plan.todo):
-            outcomes = [executor.run_pass(job, ctx) for job in pass_jobs(plan, dataset, index, ctx, seed)]
+            outcomes = [run_pass_job(job, ctx, progress=ctx.config.progress)
+                        for job in pass_jobs(plan, dataset, index, ctx, seed)]
             candidates += record_dataset(plan, dataset, outcomes, ctx, seed)
-        verify_submission(plan, candidates, ctx, executor)
+        worst = run_verify_job(VerifyJob(plan.entry, plan.identity, candidates), ctx) if candidates else None
+        record_verification(plan, candidates, worst, ctx)
     except WorkerFailure as exc:
         return finish(plan.record, ctx, failure=str(exc), telemetry_start=telemetry)
     return finish(plan.record, ctx, telemetry_start=telemetry)
@@ -191,7 +188,7 @@ def pass_jobs(plan: SubmissionPlan, dataset: PreparedDataset, index: int, ctx: R
     return [PassJob(plan.entry, plan.identity, dataset, run_index,
                     seed=job_seed(seed, plan.entry.name, dataset.spec.name, run_index),
                     count_complexity=index == 0 and run_index == 0 and plan.record.complexity is None,
-                    compute_quality=run_index == 0 and not plan.missing_weights,
+                    compute_quality=run_index == 0 and not plan.missing_weights and ctx.config.score_quality,
                     check_determinism=index == 0 and run_index == 0)
             for run_index in range(ctx.config.runs)]
 
@@ -222,14 +219,14 @@ def _executor_note(previous: dict[str, Any] | None, outcome: PassOutcome) -> dic
     return note
 
 
-def verify_submission(plan: SubmissionPlan, candidates: list[VerifyCandidate], ctx: RunContext,
-                      executor: Executor) -> None:
-    """Recompute some timed repeats in a fresh worker; the audit of each dataset says what was found."""
+def record_verification(plan: SubmissionPlan, candidates: list[VerifyCandidate], worst: float | None,
+                        ctx: RunContext) -> None:
+    """Record what recomputing some timed repeats in a fresh worker found: ``worst`` is the largest difference
+    (fraction of white) over ``candidates``, None when nothing was recomputed."""
     if not candidates:
         if plan.todo and not ctx.config.isolate:
             plan.record.warnings.append("timed outputs were not recomputed in a fresh process (--no-isolation)")
         return
-    worst = executor.run_verify(VerifyJob(plan.entry, plan.identity, candidates), ctx)
     for dataset in plan.todo:
         audit = plan.record.datasets[dataset.spec.name].timing_audit
         if audit is not None:
@@ -242,12 +239,11 @@ def verify_submission(plan: SubmissionPlan, candidates: list[VerifyCandidate], c
 def apply_load_report(record: SubmissionResult, loaded: dict[str, Any], sandbox: Any) -> None:
     """Copy what a worker reported at load time into the record (complexity, warnings, dependencies)."""
     complexity = loaded.get("complexity")
-    if isinstance(complexity, dict):
-        record.complexity = ComplexityResult(
-            params=int(complexity["params"]), flops=int(complexity["flops"]),
-            activations=int(complexity["activations"]), num_conv=int(complexity["num_conv"]),
-            input_size=list(complexity["input_size"]), unsupported_ops=dict(complexity["unsupported_ops"]),
-            peak_memory_mb=complexity.get("peak_memory_mb"))
+    if complexity is not None:
+        try:
+            record.complexity = from_plain(ComplexityResult, complexity, "complexity")
+        except RecordError as exc:
+            raise WorkerFailure(f"the worker's complexity report is malformed: {exc}") from None
     record.environment.threads = int(loaded.get("num_threads") or 0) or record.environment.threads
     record.warnings = list(dict.fromkeys(record.warnings + [str(w) for w in loaded.get("warnings", [])]))
     record.opt_ins = sorted({*record.opt_ins, *(str(o) for o in loaded.get("opt_ins", []))})

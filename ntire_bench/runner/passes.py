@@ -30,6 +30,7 @@ from ntire_bench.plugins.declaration import PluginEntry
 from ntire_bench.worker.protocol import WorkerFailure
 from ntire_bench.results.records import DatasetResult, ImageResult, RuntimeStats, SampleStats
 from ntire_bench.timing.runtime import summarize_dataset, summarize_runs, summarize_samples
+from ntire_bench.util.text import one_line
 
 VERIFIED_PER_PASS = 2
 
@@ -39,7 +40,7 @@ def read_sr(path: Path, lr_shape: tuple[int, ...], scale: int) -> np.ndarray:
     try:
         sr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise WorkerFailure(f"the worker's output could not be read: {' '.join(str(exc).split())}") from None
+        raise WorkerFailure(f"the worker's output could not be read: {one_line(exc, with_type=False)}") from None
     finally:
         path.unlink(missing_ok=True)
     expected = (3, lr_shape[0] * scale, lr_shape[1] * scale)

@@ -6,12 +6,12 @@ says what to do; ``scoring.score_results`` runs them all before computing any sc
 
 from __future__ import annotations
 
-import difflib
 import json
 from typing import Mapping
 
 from ntire_bench.results.records import FAILED, SubmissionResult
 from ntire_bench.scoring.runtime_rule import ScoringError
+from ntire_bench.util.text import did_you_mean
 
 
 def find_baseline(results: list[SubmissionResult], name: str) -> SubmissionResult:
@@ -20,8 +20,8 @@ def find_baseline(results: list[SubmissionResult], name: str) -> SubmissionResul
     if len(matches) == 1:
         return matches[0]
     names = sorted(r.submission for r in results)
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(name, names)
+    hint = f"{hint} " if hint else ""
     raise ScoringError(f"baseline '{name}' is not among the results ({', '.join(names)}); {hint}"
                        "run the baseline on the same machine or pass --baseline NAME")
 

@@ -7,7 +7,6 @@ and how many timing passes the organisers run. docs/scoring.md documents every f
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from ntire_bench.results.records import SubmissionResult
+from ntire_bench.util.text import did_you_mean
 
 SCORED_METRICS = ("runtime", "flops", "params")
 FROM_RESULTS = "from_results"
@@ -151,8 +151,8 @@ def load_edition(spec: Edition | str | os.PathLike | None = None) -> Edition:
     presets = preset_editions()
     if text in presets:
         return presets[text]
-    close = difflib.get_close_matches(text, list(presets), n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint = did_you_mean(text, presets)
+    hint = f"{hint} " if hint else ""
     raise EditionError(f"unknown edition '{text}': {hint}use one of {', '.join(presets)} or a path to an edition YAML file")
 
 

@@ -27,7 +27,9 @@ from ntire_bench.scoring.checks import (check_one_device, check_one_gpu_model, c
 from ntire_bench.scoring.editions import (SCORED_METRICS, Edition, EditionError, load_edition, resolve_thresholds, threshold_misses)
 from ntire_bench.results.records import FAILED, OK, RUNNING, SubmissionResult
 from ntire_bench.scoring.runtime_rule import (RuntimeRule, ScoringError, dataset_runtimes, interval_method, runtime_rule, scored_runtime_intervals, scored_runtimes)
-from ntire_bench.stats.intervals import Interval, ScoreInterval, final_score_interval, score_interval, tie_groups
+from ntire_bench.stats.intervals import Interval
+from ntire_bench.stats.scores import ScoreInterval, final_score_interval, score_interval, tie_groups
+from ntire_bench.stats.logspace import exp_or_inf, weighted_log_sum_exp
 
 # Uncertainty columns (docs/scoring.md, "Score intervals and ties within noise"); empty where a
 # row has no runtime interval (published figures, results from before intervals were recorded).
@@ -69,16 +71,6 @@ def metric_score_ln(value: float, baseline_value: float) -> float:
     return 2.0 * value / baseline_value
 
 
-def from_ln(ln_value: float) -> float:
-    """``exp`` of a log score, ``inf`` where a float cannot hold it (the log is kept alongside)."""
-    return math.exp(ln_value) if ln_value < 709.0 else math.inf
-
-
-def metric_score(value: float, baseline_value: float) -> float:
-    """``exp(2 * value / baseline_value)``: 7.389 for the baseline, lower is better; inf past float range."""
-    return from_ln(metric_score_ln(value, baseline_value))
-
-
 def final_score_ln(score_lns: Mapping[str, float], weights: Mapping[str, float]) -> float:
     """``ln`` of the weighted sum of the per-metric scores, computed without overflow."""
     keys = [k for k in SCORED_METRICS if weights[k] > 0]
@@ -86,9 +78,7 @@ def final_score_ln(score_lns: Mapping[str, float], weights: Mapping[str, float])
         return math.nan
     if max(score_lns[k] for k in keys) < 700.0:  # the plain sum, exactly as the organisers compute it
         return math.log(sum(weights[k] * math.exp(score_lns[k]) for k in keys))
-    terms = [math.log(weights[k]) + score_lns[k] for k in keys]
-    top = max(terms)
-    return top + math.log(sum(math.exp(t - top) for t in terms))
+    return weighted_log_sum_exp([score_lns[k] for k in keys], [weights[k] for k in keys])
 
 
 def final_score(score_lns: Mapping[str, float], weights: Mapping[str, float]) -> float:
@@ -98,7 +88,7 @@ def final_score(score_lns: Mapping[str, float], weights: Mapping[str, float]) ->
         return math.nan
     if max(score_lns[k] for k in keys) < 700.0:
         return sum(weights[k] * math.exp(score_lns[k]) for k in keys)
-    return from_ln(final_score_ln(score_lns, weights))
+    return exp_or_inf(final_score_ln(score_lns, weights))
 
 
 # ---------------------------------------------------------------------- the board
@@ -175,7 +165,7 @@ def _order(result: SubmissionResult) -> int:
 
 def _exact_score(ln_value: float) -> ScoreInterval:
     """A score known exactly (FLOPs and params are counted, not timed), as a zero-width interval."""
-    score = from_ln(ln_value)
+    score = exp_or_inf(ln_value)
     return ScoreInterval(score, score, score, ln_value, ln_value, ln_value)
 
 
@@ -252,9 +242,9 @@ def _score_row(result: SubmissionResult, ctx: _Context) -> dict[str, Any]:
         "eligible": reason is None,
         "reason": reason or "",
         "score": final_score(lns, ctx.edition.weights),
-        "score_runtime": from_ln(lns["runtime"]) if not math.isnan(lns["runtime"]) else math.nan,
-        "score_flops": from_ln(lns["flops"]) if not math.isnan(lns["flops"]) else math.nan,
-        "score_params": from_ln(lns["params"]) if not math.isnan(lns["params"]) else math.nan,
+        "score_runtime": exp_or_inf(lns["runtime"]) if not math.isnan(lns["runtime"]) else math.nan,
+        "score_flops": exp_or_inf(lns["flops"]) if not math.isnan(lns["flops"]) else math.nan,
+        "score_params": exp_or_inf(lns["params"]) if not math.isnan(lns["params"]) else math.nan,
         "runtime_ms": runtime if runtime is not None else math.nan,
         "params_m": params / 1e6 if params is not None else math.nan,
         "flops_g": flops / 1e9 if flops is not None else math.nan,

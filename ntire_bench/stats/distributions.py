@@ -26,12 +26,6 @@ def standard_normal() -> statistics.NormalDist:
 # --------------------------------------------------------------------------- quantiles
 
 
-def normal_quantile(p: float) -> float:
-    """Standard normal quantile (inverse CDF) for ``0 < p < 1``."""
-    _check_probability(p, "p")
-    return _STANDARD_NORMAL.inv_cdf(p)
-
-
 def _check_probability(p: float, name: str) -> None:
     if not (isinstance(p, numbers.Real) and 0 < p < 1):
         raise ValueError(f"{name} must be a probability strictly between 0 and 1, got {p!r}")
@@ -88,15 +82,6 @@ def _student_t_upper_tail(t: float, df: float) -> float:
     return 0.5 * _regularized_incomplete_beta(df / 2, 0.5, df / denominator, t_squared / denominator)
 
 
-def student_t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` > 0 degrees of freedom (real df allowed)."""
-    _check_df(df)
-    if math.isinf(df):
-        return _STANDARD_NORMAL.cdf(t)
-    tail = _student_t_upper_tail(abs(t), df)
-    return 1.0 - tail if t >= 0 else tail
-
-
 def student_t_quantile(p: float, df: float) -> float:
     """The t with P(T <= t) = p, for ``0 < p < 1`` and ``df`` > 0 (``math.inf`` gives the normal).
 
@@ -146,7 +131,7 @@ def check_confidence(confidence: float) -> None:
         raise ValueError(f"confidence must be strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
 
 
-def _half_rank_exact(n: int, alpha: Fraction) -> tuple[int, float]:
+def half_rank_exact(n: int, alpha: Fraction) -> tuple[int, float]:
     """Largest k >= 1 with 2·P(B <= k-1) <= alpha for B ~ Binomial(n, 1/2), or 0; and 1 - 2·P(B <= k-1).
 
     Exact: compares integers 2·sum(C(n, i))·den <= num·2^n.
@@ -166,8 +151,8 @@ def _half_rank_exact(n: int, alpha: Fraction) -> tuple[int, float]:
     return rank, float(1 - Fraction(2 * accepted, total))
 
 
-def _half_rank_float(n: int, alpha: float) -> tuple[int, float]:
-    """As ``_half_rank_exact``, summing log-gamma terms in floating point (for large n)."""
+def half_rank_float(n: int, alpha: float) -> tuple[int, float]:
+    """As ``half_rank_exact``, summing log-gamma terms in floating point (for large n)."""
     log_total = n * math.log(2.0)
     log_n_factorial = math.lgamma(n + 1)
     # 40 standard deviations (20·sqrt(n)) below n/2 the binomial mass is < exp(-800) by
@@ -200,9 +185,9 @@ def median_ranks(n: int, confidence: float = 0.95) -> MedianRanks:
     check_confidence(confidence)
     if n <= EXACT_RANKS_MAX_N:
         # repr gives the shortest decimal that round-trips: 0.95 is taken as exactly 19/20.
-        rank, coverage = _half_rank_exact(n, 1 - Fraction(repr(float(confidence))))
+        rank, coverage = half_rank_exact(n, 1 - Fraction(repr(float(confidence))))
     else:
-        rank, coverage = _half_rank_float(n, 1.0 - confidence)
+        rank, coverage = half_rank_float(n, 1.0 - confidence)
     if rank == 0:
         return MedianRanks(1, n, 1.0 - 2.0 ** (1 - n), False)
     return MedianRanks(rank, n + 1 - rank, coverage, True)

@@ -34,6 +34,7 @@ from ntire_bench.metrics.quality import METRIC_KEYS, mean_quality, score_files
 from ntire_bench.results.records import FAILED, OK, DatasetResult, Environment, ImageResult, SubmissionResult
 from ntire_bench.uploads.checks import check_upload_header, read_png_header
 from ntire_bench.uploads.intake import UploadError, UploadLimits, UploadProblem, match_uploads, open_upload
+from ntire_bench.util.text import one_line
 
 # How many problems the one-line summary names before "and N more".
 SUMMARY_PROBLEMS = 3
@@ -265,7 +266,7 @@ def _score_dataset(folder: Path, reference: ReferenceSet, prefix: str, workers: 
 
 def _decode_problem(exc: Exception, sr_path: Path, hr_path: Path) -> UploadProblem:
     """A decode or metric failure as one line about the uploaded file; HR failures are the organiser's."""
-    text = " ".join(str(exc).split())
+    text = one_line(exc, with_type=False)
     if text.startswith(f"{hr_path}: "):
         raise ReferenceDataError(f"{text} (reference data)")
     name = sr_path.name

@@ -18,7 +18,6 @@ Each image's own checks (PNG header, then pixels) are in upload_images.py.
 
 from __future__ import annotations
 
-import difflib
 import re
 import shutil
 import stat
@@ -31,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 
 from ntire_bench.data.datasets import IMAGE_SUFFIXES
+from ntire_bench.util.text import did_you_mean, one_line
 
 # macOS Finder leaves these in every zip it makes; they are never part of a submission.
 _MACOS_DIR = "__MACOSX"
@@ -169,7 +169,7 @@ def _extract_zip(zip_path: Path, dest: Path, limits: UploadLimits) -> None:
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UploadError(f"{zip_path}: corrupt zip ({_one_line(exc)}); re-create the archive") from None
+        raise UploadError(f"{zip_path}: corrupt zip ({one_line(exc, with_type=False)}); re-create the archive") from None
     with archive:
         files = _checked_members(zip_path, archive.infolist(), limits)
         strip = _layout_prefix(zip_path, [parts for _, parts in files])
@@ -282,16 +282,12 @@ def _stream_member(
     except UploadError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-        raise UploadError(f"{where} is corrupt ({_one_line(exc)}); re-create the zip") from None
+        raise UploadError(f"{where} is corrupt ({one_line(exc, with_type=False)}); re-create the zip") from None
     except OSError as exc:
         raise UploadError(f"{where} cannot be extracted ({exc.strerror or exc}); check free disk space in the work folder") from None
     if written != info.file_size:
         raise UploadError(f"{where} holds {written} bytes but its header declares {info.file_size}; the zip is corrupt or crafted")
     return total
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- match_uploads
@@ -379,7 +375,7 @@ def _stem_of(name: str) -> str:
 
 
 def _suggest(stem: str, hr_stems: list[str], scale: int) -> str:
-    close = difflib.get_close_matches(stem, hr_stems + [f"{s}x{scale}" for s in hr_stems], n=1)
-    return f" (did you mean {close[0]}.png?)" if close else ""
+    hint = did_you_mean(f"{stem}.png", [f"{s}.png" for s in hr_stems] + [f"{s}x{scale}.png" for s in hr_stems])
+    return f" ({hint})" if hint else ""
 
 

@@ -33,10 +33,6 @@ STATE_DICT_WRAPPERS = ("params_ema", "params", "state_dict", "model")
 DEPLOY_TOLERANCE = 2e-3
 
 
-class LoadFailure(Exception):
-    """Building the model failed; the message is the one-line reason recorded in the results."""
-
-
 @dataclass
 class LoadNotes:
     """What building the model did that the results must show: warnings and organiser opt-ins."""

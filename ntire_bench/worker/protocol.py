@@ -18,6 +18,7 @@ import selectors
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from ntire_bench.util.text import squash
 
 # A reply holds at most a few thousand numbers (timing samples and output probes).
 MAX_REPLY_BYTES = 4 * 2**20
@@ -104,7 +105,7 @@ def parse_reply(line: bytes, request: Request) -> Reply:
         error = data.get("error")
         if not isinstance(error, str) or not error.strip():
             raise ProtocolError("the worker reported a failure without a reason")
-        return Reply(ok=False, fields={}, error=" ".join(error.split())[:2000])
+        return Reply(ok=False, fields={}, error=squash(error)[:2000])
     if data.get("ok") is not True:
         raise ProtocolError(f"the worker's reply to '{request.op}' has no ok field")
     expected = REPLY_FIELDS.get(request.op, {})

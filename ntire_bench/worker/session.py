@@ -18,64 +18,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ntire_bench.timing import runtime  # binds the clocks before any plugin code runs
 from ntire_bench.plugins.declaration import PluginError, Submission, SubmissionInfo
 from ntire_bench.util.paths import PACKAGE_DIR
 from ntire_bench.util.text import one_line
 from ntire_bench.worker.protocol import Request, WorkerFailure, encode_reply
+from ntire_bench.worker.forward import ModelCall, check_output, model_input, super_resolve
 
 # Quantised outputs of two identical passes may differ by one level where a float lands on a
 # rounding boundary (non-associative GPU reductions); more than that is nondeterminism.
 DETERMINISM_TOLERANCE = 1
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom/right of an NCHW tensor to a multiple, reflecting (replicating if too small)."""
-    if multiple <= 1:
-        return x
-    height, width = x.shape[-2:]
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    if not pad_h and not pad_w:
-        return x
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-
-
-class ModelCall(nn.Module):
-    """What is timed and counted: the model, or the team's official inference wrapper around it."""
-
-    def __init__(self, model: nn.Module, custom_forward: Any = None):
-        super().__init__()
-        self.model = model
-        self.custom_forward = custom_forward
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.custom_forward(self.model, x) if self.custom_forward else self.model(x)
-
-
-def super_resolve(submission: Submission, module: ModelCall, x: torch.Tensor) -> torch.Tensor:
-    """The harness's input contract around one forward pass: pad to the declared multiple, crop back."""
-    height, width = x.shape[-2:]
-    out = module(pad_to_multiple(x, submission.pad_to_multiple))
-    if not isinstance(out, torch.Tensor):
-        raise WorkerFailure(f"forward returned {type(out).__name__}, expected a torch.Tensor")
-    return out[..., : height * submission.scale, : width * submission.scale]
-
-
-def check_output(output: Any, expected: tuple[int, ...]) -> None:
-    """A forward pass must return a finite float tensor of the expected (cropped) shape."""
-    if not isinstance(output, torch.Tensor):
-        raise WorkerFailure(f"forward returned {type(output).__name__}, expected a torch.Tensor")
-    if not output.is_floating_point():
-        raise WorkerFailure(f"output dtype is {output.dtype}, expected a floating-point tensor")
-    if tuple(output.shape) != expected:
-        raise WorkerFailure(f"output shape is {tuple(output.shape)}, expected {expected}")
-    if not bool(torch.isfinite(output).all()):
-        bad = int((~torch.isfinite(output)).sum())
-        raise WorkerFailure(f"output has {bad} NaN/Inf values")
 
 
 def guarded(what: str, fn, roots: list[Path] | None = None):
@@ -105,7 +58,7 @@ class _Image:
 
     base255: torch.Tensor  # (1, 3, H, W) float, 0..255
     work255: torch.Tensor  # the same shape: base plus this repeat's noise
-    reference: torch.Tensor  # the quality pass's raw output (padded size)
+    reference: torch.Tensor  # the quality pass's output (cropped to the SR size)
     height: int
     width: int
 
@@ -126,6 +79,7 @@ class Session:
     def load(self, config: dict[str, Any]) -> dict[str, Any]:
         """Import the submission, build the model, load weights, deploy, and count complexity."""
         from ntire_bench.complexity.counting import measure_complexity
+        from ntire_bench.results.records import to_plain
         from ntire_bench.worker.loading import LoadNotes, guard_torch_load, install_cpu_cuda_fallback
         from ntire_bench.worker.build import build_model, load_declared_submission
 
@@ -155,9 +109,9 @@ class Session:
         complexity = None
         if config.get("count_complexity", True):
             size = tuple(config.get("complexity_size", (256, 256)))
-            complexity = guarded("counting complexity",
-                                 lambda: measure_complexity(self.module, size, device=str(self.device)),
-                                 self.roots).to_dict()
+            complexity = to_plain(guarded("counting complexity",
+                                          lambda: measure_complexity(self.module, size, device=str(self.device)),
+                                          self.roots))
         return {
             "team": submission.team, "data_range": submission.data_range, "reference": submission.reference,
             "weights_loaded": bool(config.get("checkpoint")) or submission.load_weights is not None,
@@ -184,15 +138,6 @@ class Session:
         return {"result": {"peak_memory_mb": torch.cuda.max_memory_allocated(self.device) / 2**20}}
 
     # ------------------------------------------------------------------ images
-    def _model_input(self, x255: torch.Tensor) -> torch.Tensor:
-        assert self.submission is not None
-        x = x255 if self.submission.data_range == 255.0 else x255 * (self.submission.data_range / 255.0)
-        return pad_to_multiple(x, self.submission.pad_to_multiple)
-
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.module is not None
-        return self.module(x)
-
     def image(self, args: dict[str, Any]) -> dict[str, Any]:
         """Quality pass (its uint8 output saved for the parent), optional determinism check, warm-up."""
         from ntire_bench.metrics.quality import quantize
@@ -204,23 +149,20 @@ class Session:
         height, width = lr.shape[:2]
         scale = self.submission.scale
         base = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].to(self.device).float().contiguous()
-        x = self._model_input(base)
+        expected = (1, 3, height * scale, width * scale)
         started = runtime.perf_ms()
         with torch.inference_mode():
-            out = guarded("forward", lambda: self._forward(x), self.roots)
+            out = guarded("forward", lambda: super_resolve(self.submission, self.module, base), self.roots)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
         first_ms = runtime.perf_ms() - started
-        if not isinstance(out, torch.Tensor):
-            raise WorkerFailure(f"forward returned {type(out).__name__}, expected a torch.Tensor")
-        check_output(out[..., : height * scale, : width * scale], (1, 3, height * scale, width * scale))
-        sr = quantize(out[0, :, : height * scale, : width * scale], self.submission.data_range)
+        check_output(out, expected)
+        sr = quantize(out[0], self.submission.data_range)
         if args.get("check_determinism"):
             with torch.inference_mode():
-                again = quantize(guarded("forward", lambda: self._forward(x), self.roots)[0, :, : height * scale,
-                                                                                              : width * scale],
-                                 self.submission.data_range)
-            diff = int((sr.int() - again.int()).abs().max())
+                again = guarded("forward", lambda: super_resolve(self.submission, self.module, base), self.roots)
+            check_output(again, expected)
+            diff = int((sr.int() - quantize(again[0], self.submission.data_range).int()).abs().max())
             if diff > DETERMINISM_TOLERANCE:
                 raise WorkerFailure(f"non-deterministic output: two passes over the same image differ by up to {diff} "
                                     "grey levels; fix seeds or disable random ops in eval mode")
@@ -231,7 +173,8 @@ class Session:
 
         detector = WarmupDetector(min_passes=2, max_passes=self.settings.warmup + 1, window=2) \
             if self.settings.mode == "adaptive" and self.settings.warmup >= 1 else None
-        durations = guarded("warm-up", lambda: runtime.run_warmup(lambda: self._forward(x), self.settings, detector,
+        x = model_input(base, self.submission)
+        durations = guarded("warm-up", lambda: runtime.run_warmup(lambda: self.module(x), self.settings, detector,
                                                                   first_ms), self.roots)
         return {"warmup": len(durations), "warmup_ms": durations}
 
@@ -256,7 +199,7 @@ class Session:
             torch.add(state.base255, self.noise[offsets[k]: offsets[k] + numel].view_as(state.base255),
                       out=state.work255)
             state.work255.clamp_(0.0, 255.0)
-            holder[:] = [self._model_input(state.work255)]
+            holder[:] = [model_input(state.work255, self.submission)]
 
         def after(k: int, output: torch.Tensor) -> None:
             recorded[k] = output[0, channels, rows, cols].float()
@@ -266,7 +209,7 @@ class Session:
                "mode": settings.mode if cap >= settings.min_repeats else "fixed"})
         samples, stop_reason = guarded(
             "forward", lambda: runtime.time_repeats(
-                lambda: self._forward(holder[0]), run_settings, before, after,
+                lambda: self.module(holder[0]), run_settings, before, after,
                 lambda: AdaptiveSampler(target=settings.target, confidence=settings.confidence,
                                         min_samples=settings.min_repeats, max_samples=cap)),
             self.roots)
