@@ -214,7 +214,7 @@ def list_command(locations, model_zoo, sandbox):
     Declarations are read without running plugin code where they are literal; others are
     imported in a sandboxed worker. Exits 1 when any plugin is broken, so it can guard CI.
     """
-    from ntire_bench.plugins.declaration import model_zoo_dirs, resolve_checkpoint
+    from ntire_bench.plugins.checkpoints import model_zoo_dirs, resolve_checkpoint
 
     entries = _discover(locations or (Path("submissions"),), sandbox=sandbox)
     zoo = model_zoo_dirs(model_zoo)
@@ -305,7 +305,7 @@ def bench_command(submission, locations, size, count, images, json_out, **option
     from ntire_bench.data.images import ImageError, read_image
     from ntire_bench.plugins.declaration import YAML_SUFFIXES
     from ntire_bench.worker.protocol import WorkerFailure
-    from ntire_bench.runner.evaluation import bench_submission
+    from ntire_bench.runner.bench import bench_submission
 
     path = Path(submission)
     if path.suffix in (".py", *YAML_SUFFIXES) or path.is_dir():

@@ -39,7 +39,8 @@ from ntire_bench.runner.context import RunConfig, RunContext
 from ntire_bench.data.datasets import PreparedDataset
 from ntire_bench.runner.context import hidden_paths
 from ntire_bench.results.provenance import harness_fingerprint, telemetry_warnings
-from ntire_bench.runner.passes import PassOutcome, VerifyCandidate, VerifyJob
+from ntire_bench.runner.passes import PassOutcome
+from ntire_bench.runner.verify import VerifyCandidate, VerifyJob
 from ntire_bench.plugins.declaration import PluginEntry
 from ntire_bench.worker.protocol import WorkerFailure
 from ntire_bench.cluster.node import (CPU_NODE_RESOURCE, DEFAULT_MAX_RETRIES, GPU_MODEL_PREFIX, AttemptLedger, JobReport, RaySetupError, gpu_model_resource, import_ray, node_log, node_resources, probe_node, run_on_node, timed_options)

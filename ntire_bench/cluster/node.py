@@ -22,7 +22,8 @@ from typing import Any
 from ntire_bench.runner.context import Identity, RunConfig, RunContext
 from ntire_bench.data.datasets import PreparedDataset, dataset_fingerprint
 from ntire_bench.results.provenance import (collect_environment, device_name, gpu_telemetry, harness_fingerprint, nvml_static, resolve_device)
-from ntire_bench.runner.passes import PassJob, node_facts, run_pass_job, run_verify_job
+from ntire_bench.runner.passes import PassJob, node_facts, run_pass_job
+from ntire_bench.runner.verify import run_verify_job
 from ntire_bench.plugins.declaration import PluginEntry
 from ntire_bench.util.text import one_line
 from ntire_bench.util.hashing import sha256_tree

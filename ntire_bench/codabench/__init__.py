@@ -2,7 +2,7 @@
 
 from ntire_bench.codabench.spec import BundleError, BundleSpec
 from ntire_bench.codabench.bundle import write_bundle
-from ntire_bench.codabench.validate import validate_bundle
+from ntire_bench.codabench.archive import validate_bundle
 from ntire_bench.codabench.programs import score_program
 from ntire_bench.codabench.ingest import ingest_program
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from ntire_bench.data.images import ImageError, modcrop, read_image
+from ntire_bench.results.records import METRIC_KEYS
 from ntire_bench.metrics.ssim import LUMA, ssim_and_sse, ssim_torch, y_numpy, y_torch
 
-METRIC_KEYS = ("psnr", "psnr_y", "ssim", "ssim_y")
 
 
 def quantize(sr: torch.Tensor, data_range: float) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The SSIM/PSNR kernel compiled with numba (when numba is installed): one pass over memory per channel.
 
 metrics.py uses it on CPU when numba can be imported and falls back to OpenCV + numpy
-otherwise; the two agree to ~1e-16 in SSIM and exactly in PSNR (tests/test_metrics_speed_paths.py).
+otherwise; the two agree to ~1e-16 in SSIM and exactly in PSNR (tests/unit/metrics/test_backends.py).
 """
 
 from __future__ import annotations

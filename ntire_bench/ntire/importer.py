@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ntire_bench.ntire.branch import BranchReader, Frame, collect_imports, is_inert, model_id_values, snippet
+from ntire_bench.ntire.branch import BranchReader, Frame
+from ntire_bench.ntire.static_eval import collect_imports, is_inert, model_id_values, snippet
 from ntire_bench.ntire.declaration import (DATA_RANGES, DeclarationError, ForwardWrapper, Origin, TeamDeclaration, is_unedited)
 
 DEMO_FILE = "test_demo.py"

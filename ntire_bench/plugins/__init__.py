@@ -5,8 +5,9 @@
 ``static`` reads literal declarations from source; ``checkpoints`` finds weights in the model zoo.
 """
 
-from ntire_bench.plugins.declaration import (ENTRY_POINT_GROUP, YAML_SUFFIXES, PluginEntry, PluginError, Submission,
-    SubmissionInfo, read_static, model_zoo_dirs, resolve_checkpoint)
+from ntire_bench.plugins.declaration import ENTRY_POINT_GROUP, YAML_SUFFIXES, PluginEntry, PluginError, Submission, SubmissionInfo
+from ntire_bench.plugins.checkpoints import model_zoo_dirs, resolve_checkpoint
+from ntire_bench.plugins.static import read_static
 
 __all__ = ["ENTRY_POINT_GROUP", "model_zoo_dirs", "PluginEntry", "PluginError", "read_static", "resolve_checkpoint",
     "Submission", "SubmissionInfo", "YAML_SUFFIXES"]

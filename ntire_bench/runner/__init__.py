@@ -2,8 +2,8 @@
 
 from ntire_bench.runner.context import RunConfig, RunContext
 from ntire_bench.runner.discovery import discover, select
-from ntire_bench.runner.evaluation import (Executor, LocalExecutor, bench_submission, evaluate_submission,
-    run_benchmark)
+from ntire_bench.runner.evaluation import Executor, LocalExecutor, evaluate_submission, run_benchmark
+from ntire_bench.runner.bench import bench_submission
 
 __all__ = ["bench_submission", "discover", "evaluate_submission", "Executor", "LocalExecutor", "run_benchmark",
     "RunConfig", "RunContext", "select"]

@@ -89,7 +89,7 @@ class RunConfig:
         """The per-image timing rule for ``device`` (adaptive by default; see docs/runtime.md)."""
         on_cuda = device.startswith("cuda")
         # CPU: 0.03, not 0.01: at 0.01 one-thread CPU timings (per-image CV 2-4%) met the target in 2% of images,
-        # so sampling always ran to the cap; the headline averages m images, ~0.03/sqrt(m) (benchmarks/timing_cost.py).
+        # so sampling always ran to the cap; the headline averages m images, ~0.03/sqrt(m) (benchmarks/timing/timing_cost.py).
         target = self.target if self.target is not None else (0.005 if on_cuda else 0.03)
         fixed = TimingSettings.for_device(device, self.warmup, self.repeats, mode=self.timing, target=target)
         # The median's 95% interval needs six samples; with a lower cap, sampling simply runs to it.

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ntire_bench.worker.client import IsolatedWorker, WorkerLimits, python_path_entries
-from ntire_bench.plugins.declaration import (ENTRY_POINT_GROUP, YAML_SUFFIXES, PluginEntry, PluginError, SubmissionInfo, read_static)
+from ntire_bench.plugins.declaration import ENTRY_POINT_GROUP, YAML_SUFFIXES, PluginEntry, PluginError, SubmissionInfo
+from ntire_bench.plugins.static import read_static
 from ntire_bench.util.hashing import sha256_file, sha256_tree
 from ntire_bench.worker.protocol import WorkerFailure
 from ntire_bench.util.text import did_you_mean

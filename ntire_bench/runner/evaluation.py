@@ -20,13 +20,16 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from ntire_bench.runner.audit import VERIFY_TOLERANCE, DatasetAudit
-from ntire_bench.runner.context import Identity, RunConfig, RunContext, worker_factory
+from ntire_bench.runner.audit import VERIFY_TOLERANCE
+from ntire_bench.runner.context import Identity, RunConfig, RunContext
 from ntire_bench.data.datasets import PreparedDataset
 from ntire_bench.runner.context import hidden_paths
 from ntire_bench.results.provenance import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
-from ntire_bench.runner.passes import (PassJob, PassOutcome, VerifyCandidate, VerifyJob, assemble_dataset, dataset_runtime, image_runtime, pick_candidates, run_pass, run_pass_job, run_verify_job)
-from ntire_bench.plugins.declaration import PluginEntry, model_zoo_dirs, resolve_checkpoint
+from ntire_bench.runner.passes import PassJob, PassOutcome, run_pass_job
+from ntire_bench.runner.verify import VerifyCandidate, VerifyJob, pick_candidates, run_verify_job
+from ntire_bench.runner.assembly import assemble_dataset
+from ntire_bench.plugins.declaration import PluginEntry
+from ntire_bench.plugins.checkpoints import model_zoo_dirs, resolve_checkpoint
 from ntire_bench.util.hashing import sha256_file
 from ntire_bench.worker.protocol import WorkerFailure
 from ntire_bench.results.records import (FAILED, NO_WEIGHTS, OK, RUNNING, CheckpointInfo, ComplexityResult, PluginInfo, RecordError, SubmissionResult, from_plain)
@@ -293,33 +296,3 @@ def _gpu_uuid(ctx: RunContext) -> str | None:
 # --------------------------------------------------------------------------- bench
 
 
-def bench_submission(entry: PluginEntry, inputs: Sequence[np.ndarray], config: RunConfig) -> dict[str, Any]:
-    """Runtime only: time a submission on LR arrays, ``config.runs`` passes in fresh workers.
-
-    Needs no dataset and no weights (a missing checkpoint leaves random initial weights,
-    which time the same). The parent's clock and input checks apply as in a run.
-    """
-    if not entry.ok or entry.info is None:
-        raise WorkerFailure(entry.error or f"{entry.name}: broken plugin")
-    ctx = replace(make_context(config, []), hidden=[])  # no dataset, no results: nothing to hide
-    info = entry.info
-    base = Path(info.code_root) if info.kind == "ntire-team" and info.code_root else None
-    checkpoint = resolve_checkpoint(info.checkpoint, model_zoo_dirs(config.model_zoo), base)
-    start = worker_factory(entry, Identity("bench", {}, checkpoint, None), ctx)
-    audit = DatasetAudit(info.data_range)
-    rng = np.random.default_rng(config.seed)
-    passes = []
-    for _ in range(config.runs):
-        worker, _loaded = start(False)
-        try:
-            passes.append(run_pass(worker, inputs, info.scale, config.timing_settings(ctx.device).repeats, audit, rng,
-                                   image_label=lambda i: f"input {i}"))
-        finally:
-            worker.close()
-    audit.finish()
-    per_image = [image_runtime(passes, i) for i in range(len(inputs))]
-    return {
-        "submission": entry.name, "weights": checkpoint is not None, "inputs": [list(lr.shape[:2]) for lr in inputs],
-        "runtime_ms": dataset_runtime(passes, per_image), "settings": ctx.settings, "environment": ctx.environment,
-        "audit": audit.record,
-    }

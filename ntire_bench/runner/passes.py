@@ -12,7 +12,6 @@ dataset's result.
 from __future__ import annotations
 
 import platform
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -21,18 +20,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ntire_bench.runner.audit import (RETRIES, VERIFY_TOLERANCE, DatasetAudit, NotCredible, TimedBlock, choose_probes, compare_recomputed, noise_buffer, perturbed_lr)
+from ntire_bench.runner.audit import (RETRIES, DatasetAudit, NotCredible, TimedBlock, choose_probes, noise_buffer)
 from ntire_bench.runner.context import Identity, RunContext, worker_factory
 from ntire_bench.data.datasets import PreparedDataset, read_hr
 from ntire_bench.data.images import read_image, write_image
-from ntire_bench.metrics.quality import METRIC_KEYS, image_quality, mean_quality
+from ntire_bench.metrics.quality import image_quality
 from ntire_bench.plugins.declaration import PluginEntry
 from ntire_bench.worker.protocol import WorkerFailure
-from ntire_bench.results.records import DatasetResult, ImageResult, RuntimeStats, SampleStats
-from ntire_bench.timing.runtime import summarize_dataset, summarize_runs, summarize_samples
+from ntire_bench.timing.runtime import summarize_dataset, summarize_samples
 from ntire_bench.util.text import one_line
-
-VERIFIED_PER_PASS = 2
 
 
 def read_sr(path: Path, lr_shape: tuple[int, ...], scale: int) -> np.ndarray:
@@ -201,144 +197,6 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
 # ------------------------------------------------------------------------ assembly
 
 
-def image_runtime(passes: list[PassRecord], index: int) -> SampleStats:
-    """One image's runtime statistics over every pass (samples pooled), with the median's interval."""
-    from ntire_bench.stats.intervals import median_interval
-
-    samples = [s for p in passes for s in p.samples[index]]
-    summary = summarize_samples(samples)
-    interval = median_interval(samples) if len(samples) > 1 else None
-    reasons = sorted({p.stop_reasons[index] for p in passes})
-    return SampleStats(
-        median=summary["median"], mean=summary["mean"], min=summary["min"], max=summary["max"], iqr=summary["iqr"],
-        cv=summary["cv"], n=summary["n"], ci_low=interval.low if interval else None,
-        ci_high=interval.high if interval else None, warmup=passes[0].warmups[index], stop_reason="/".join(reasons))
-
-
-def dataset_runtime(passes: list[PassRecord], per_image: list[SampleStats]) -> RuntimeStats:
-    """The dataset headline (mean of per-image medians), its spread, the per-pass headlines and an interval."""
-    from ntire_bench.stats.intervals import runtime_headline_interval
-
-    summary = summarize_dataset([s.median for s in per_image])
-    runs = summarize_runs([p.headline for p in passes])
-    interval = runtime_headline_interval([[x for p in passes for x in p.samples[i]] for i in range(len(per_image))],
-                                         [p.headline for p in passes])
-    return RuntimeStats(mean=summary["mean"], median=summary["median"], min=summary["min"], max=summary["max"],
-                        std=summary["std"], runs=runs["runs"], run_cv=runs["run_cv"], unstable=runs["unstable"],
-                        ci_low=interval.low if interval else None, ci_high=interval.high if interval else None)
-
-
-def merge_audits(audits: Sequence[DatasetAudit]) -> DatasetAudit:
-    """One dataset's audit over all its passes (each pass job audits its own blocks)."""
-    merged = DatasetAudit(audits[0].data_range)
-    for audit in audits:
-        record = audit.record
-        merged.record.requests += record.requests
-        merged.record.claimed_ms += record.claimed_ms
-        merged.record.observed_ms += record.observed_ms
-        merged.record.retries += record.retries
-        merged.record.probes_checked += record.probes_checked
-        if record.min_ratio is not None:
-            merged.record.min_ratio = (record.min_ratio if merged.record.min_ratio is None
-                                       else min(merged.record.min_ratio, record.min_ratio))
-        merged.repeats += audit.repeats
-        merged.unresponsive += audit.unresponsive
-    return merged
-
-
-def assemble_dataset(dataset: PreparedDataset, outcomes: Sequence[PassOutcome], cache_key: str | None
-                     ) -> DatasetResult:
-    """The dataset's result from its passes (quality from the first); raises NotCredible from the audit."""
-    outcomes = sorted(outcomes, key=lambda o: o.run_index)
-    passes = [o.record for o in outcomes]
-    per_image = [image_runtime(passes, i) for i in range(len(dataset.pairs))]
-    qualities = outcomes[0].qualities
-    measured = [q for q in qualities if q is not None]
-    means = mean_quality(measured) if measured else dict.fromkeys(METRIC_KEYS)
-    peaks = [p.peak_memory_mb for p in passes if p.peak_memory_mb is not None]
-    rows = []
-    for pair, quality, runtime in zip(dataset.pairs, qualities, per_image):
-        q = quality or {}
-        rows.append(ImageResult(name=pair.name, psnr=q.get("psnr"), psnr_y=q.get("psnr_y"), ssim=q.get("ssim"),
-                                ssim_y=q.get("ssim_y"), runtime_ms=runtime))
-    return DatasetResult(
-        num_images=len(dataset.pairs), threshold=dataset.spec.threshold, runtime_ms=dataset_runtime(passes, per_image),
-        peak_memory_mb=max(peaks) if peaks else None, measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        cache_key=cache_key, timing_audit=merge_audits([o.audit for o in outcomes]).finish(), images=rows, **means)
-
-
 # ---------------------------------------------------------------------- verification
 
 
-@dataclass
-class VerifyCandidate:
-    """A timed repeat to recompute in a fresh worker: its input and what the timed worker reported."""
-
-    dataset: str
-    lr: np.ndarray
-    offset: int
-    noise: np.ndarray
-    probes: list[list[int]]
-    outputs: list[float]
-
-
-@dataclass
-class VerifyJob:
-    """Recompute some timed repeats of one submission in a fresh worker (plain data, like PassJob)."""
-
-    entry: PluginEntry
-    identity: Identity
-    candidates: list[VerifyCandidate]
-
-
-def pick_candidates(dataset: PreparedDataset, outcomes: Sequence[PassOutcome], rng: np.random.Generator,
-                    per_pass: int = VERIFIED_PER_PASS) -> list[VerifyCandidate]:
-    """A few (image, repeat) pairs per pass, at random."""
-    chosen = []
-    for outcome in outcomes:
-        record = outcome.record
-        for i in rng.choice(len(record.blocks), size=min(per_pass, len(record.blocks)), replace=False):
-            block = record.blocks[int(i)]
-            k = int(rng.integers(0, len(block.samples)))
-            chosen.append(VerifyCandidate(dataset.spec.name, read_image(dataset.pairs[int(i)].lr_path),
-                                          block.offsets[k], record.noise, block.probes, block.outputs[k]))
-    return chosen
-
-
-def verify_repeats(worker: Any, candidates: list[VerifyCandidate], scale: int, data_range: float) -> float:
-    """Recompute each candidate's input as an ordinary image in ``worker`` (fresh, never saw the timed inputs);
-    return the largest difference (fraction of white), raising NotCredible beyond ``VERIFY_TOLERANCE``."""
-    worst = 0.0
-    for dataset in dict.fromkeys(c.dataset for c in candidates):
-        todo = [c for c in candidates if c.dataset == dataset]
-        noise_path = worker.tmp / "noise.npy"
-        np.save(noise_path, np.zeros(2 * max(c.lr.size for c in todo) + 1, dtype=np.int8), allow_pickle=False)
-        worker.request("begin_dataset", noise=str(noise_path))
-        for candidate in todo:
-            lr = perturbed_lr(candidate.lr, candidate.noise, candidate.offset)
-            lr_path, sr_path = worker.tmp / "lr.npy", worker.tmp / "sr.npy"
-            np.save(lr_path, lr, allow_pickle=False)
-            worker.request("image", input=str(lr_path), output=str(sr_path), check_determinism=False)
-            read_sr(sr_path, lr.shape, scale)
-            reply, _ = worker.request("time", offsets=[0], probes=candidate.probes)
-            difference = compare_recomputed(candidate.outputs, reply["reference"], data_range)
-            worst = max(worst, difference)
-            if not difference <= VERIFY_TOLERANCE:
-                raise NotCredible(
-                    f"on {dataset}, a timed repeat's output differs by {difference * 255:.3g} grey levels from the "
-                    f"same input's output recomputed in a fresh process (tolerance {VERIFY_TOLERANCE * 255:.2g}): "
-                    "the timed forward was not the model's (memoized, cached or substituted)")
-        worker.request("end_dataset")
-    return worst
-
-
-def run_verify_job(job: VerifyJob, ctx: RunContext) -> float:
-    """Run a verification job in a fresh confined worker; the largest difference found (fraction of white)."""
-    info = job.entry.info
-    assert info is not None
-    start = worker_factory(job.entry, job.identity, ctx, ctx.config.out_dir / "logs" / f"{job.entry.name}.log")
-    worker, _ = start(False)
-    try:
-        return verify_repeats(worker, job.candidates, info.scale, info.data_range)
-    finally:
-        worker.close()

@@ -31,7 +31,7 @@ _ELAPSED_TIME = torch.cuda.Event.elapsed_time
 _RECORD = torch.cuda.Event.record
 _SYNCHRONIZE = torch.cuda.synchronize
 
-# Defaults measured for run-to-run stability (benchmarks/runtime_stability.py); see docs/runtime.md.
+# Defaults measured for run-to-run stability (benchmarks/timing/runtime_stability.py); see docs/runtime.md.
 DEFAULT_WARMUP = {"cuda": 5, "cpu": 2}
 DEFAULT_REPEATS = {"cuda": 20, "cpu": 10}
 # Adaptive mode's caps: warm-up may run longer than the fixed count when passes keep drifting,

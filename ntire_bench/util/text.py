@@ -19,7 +19,7 @@ def one_line(exc: BaseException, with_type: bool = True) -> str:
     return f"{type(exc).__name__}: {text}" if with_type else text
 
 
-def did_you_mean(name: str, choices: Iterable[str], known: bool = True) -> str:
+def did_you_mean(name: str, choices: Iterable[str], known: bool = False) -> str:
     """A hint for an unknown ``name``: ``did you mean 'x'?``, else (with ``known``) the choices."""
     choices = sorted(set(map(str, choices)))
     close = difflib.get_close_matches(str(name), choices, n=1)

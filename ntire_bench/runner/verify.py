@@ -1,0 +1,92 @@
+"""Verifying timed outputs afresh: a few timed repeats, chosen after the run, recomputed in a new worker that
+never saw the timed inputs; their outputs must equal what the timed worker reported (docs/isolation.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from ntire_bench.runner.passes import PassOutcome, read_sr
+from ntire_bench.runner.audit import NotCredible, VERIFY_TOLERANCE, compare_recomputed, perturbed_lr
+from ntire_bench.runner.context import Identity, RunContext, worker_factory
+from ntire_bench.data.datasets import PreparedDataset
+from ntire_bench.data.images import read_image
+from ntire_bench.plugins.declaration import PluginEntry
+
+
+VERIFIED_PER_PASS = 2
+
+
+@dataclass
+class VerifyCandidate:
+    """A timed repeat to recompute in a fresh worker: its input and what the timed worker reported."""
+
+    dataset: str
+    lr: np.ndarray
+    offset: int
+    noise: np.ndarray
+    probes: list[list[int]]
+    outputs: list[float]
+
+
+@dataclass
+class VerifyJob:
+    """Recompute some timed repeats of one submission in a fresh worker (plain data, like PassJob)."""
+
+    entry: PluginEntry
+    identity: Identity
+    candidates: list[VerifyCandidate]
+
+
+def pick_candidates(dataset: PreparedDataset, outcomes: Sequence[PassOutcome], rng: np.random.Generator,
+                    per_pass: int = VERIFIED_PER_PASS) -> list[VerifyCandidate]:
+    """A few (image, repeat) pairs per pass, at random."""
+    chosen = []
+    for outcome in outcomes:
+        record = outcome.record
+        for i in rng.choice(len(record.blocks), size=min(per_pass, len(record.blocks)), replace=False):
+            block = record.blocks[int(i)]
+            k = int(rng.integers(0, len(block.samples)))
+            chosen.append(VerifyCandidate(dataset.spec.name, read_image(dataset.pairs[int(i)].lr_path),
+                                          block.offsets[k], record.noise, block.probes, block.outputs[k]))
+    return chosen
+
+
+def verify_repeats(worker: Any, candidates: list[VerifyCandidate], scale: int, data_range: float) -> float:
+    """Recompute each candidate's input as an ordinary image in ``worker`` (fresh, never saw the timed inputs);
+    return the largest difference (fraction of white), raising NotCredible beyond ``VERIFY_TOLERANCE``."""
+    worst = 0.0
+    for dataset in dict.fromkeys(c.dataset for c in candidates):
+        todo = [c for c in candidates if c.dataset == dataset]
+        noise_path = worker.tmp / "noise.npy"
+        np.save(noise_path, np.zeros(2 * max(c.lr.size for c in todo) + 1, dtype=np.int8), allow_pickle=False)
+        worker.request("begin_dataset", noise=str(noise_path))
+        for candidate in todo:
+            lr = perturbed_lr(candidate.lr, candidate.noise, candidate.offset)
+            lr_path, sr_path = worker.tmp / "lr.npy", worker.tmp / "sr.npy"
+            np.save(lr_path, lr, allow_pickle=False)
+            worker.request("image", input=str(lr_path), output=str(sr_path), check_determinism=False)
+            read_sr(sr_path, lr.shape, scale)
+            reply, _ = worker.request("time", offsets=[0], probes=candidate.probes)
+            difference = compare_recomputed(candidate.outputs, reply["reference"], data_range)
+            worst = max(worst, difference)
+            if not difference <= VERIFY_TOLERANCE:
+                raise NotCredible(
+                    f"on {dataset}, a timed repeat's output differs by {difference * 255:.3g} grey levels from the "
+                    f"same input's output recomputed in a fresh process (tolerance {VERIFY_TOLERANCE * 255:.2g}): "
+                    "the timed forward was not the model's (memoized, cached or substituted)")
+        worker.request("end_dataset")
+    return worst
+
+
+def run_verify_job(job: VerifyJob, ctx: RunContext) -> float:
+    """Run a verification job in a fresh confined worker; the largest difference found (fraction of white)."""
+    info = job.entry.info
+    assert info is not None
+    start = worker_factory(job.entry, job.identity, ctx, ctx.config.out_dir / "logs" / f"{job.entry.name}.log")
+    worker, _ = start(False)
+    try:
+        return verify_repeats(worker, job.candidates, info.scale, info.data_range)
+    finally:
+        worker.close()
