@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ntire_bench.cli.common import DataError, named_datasets
+from ntire_bench.codabench.spec import DEFAULT_BUNDLE_EDITION, VALID_DATASET
 
 
 def _threshold_overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
@@ -198,9 +199,9 @@ def _report_outcome(outcome) -> None:
               help="The worker's input folder: ref/ (HR) and res/ (the upload or the ingestion's output).")
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Where scores.json and detailed_results.html go.")
-@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+@click.option("--edition", default=DEFAULT_BUNDLE_EDITION, show_default=True, metavar="NAME|FILE.yaml",
               help="Scoring edition: weights, thresholds and baseline of Score_Final.")
-@click.option("--dataset", default="DIV2K_LSDIR_valid", show_default=True,
+@click.option("--dataset", default=VALID_DATASET, show_default=True,
               help="Dataset of a reference folder that holds the HR images directly (no dataset folders).")
 @click.option("--baseline", default=None, help="Name of the baseline [default: the edition's].")
 @click.option("--threshold", "thresholds", multiple=True, metavar="DATASET=DB", callback=_threshold_overrides,
@@ -227,9 +228,9 @@ def codabench_score_command(input_dir, output_dir, edition, dataset, baseline, t
               help="The LR inputs: one folder per dataset (or the images directly), optionally baseline/.")
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Where the results, the SR images and the manifest for the scoring program go.")
-@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+@click.option("--edition", default=DEFAULT_BUNDLE_EDITION, show_default=True, metavar="NAME|FILE.yaml",
               help="Edition whose timing passes (runs) are the default.")
-@click.option("--dataset", default="DIV2K_LSDIR_valid", show_default=True,
+@click.option("--dataset", default=VALID_DATASET, show_default=True,
               help="Dataset of an input folder that holds the LR images directly.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--timing", type=click.Choice(["adaptive", "fixed"]), default="adaptive", show_default=True,
@@ -259,7 +260,7 @@ def codabench_ingest_command(submission_dir, input_dir, output_dir, edition, dat
 
 
 @codabench_group.command("bundle")
-@click.option("--edition", default="ntire2026", show_default=True, metavar="NAME|FILE.yaml",
+@click.option("--edition", default=DEFAULT_BUNDLE_EDITION, show_default=True, metavar="NAME|FILE.yaml",
               help="Scoring edition (a file is bundled with the programs).")
 @click.option("--out", "out_zip", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The bundle zip to write.")

@@ -1,6 +1,11 @@
-"""The same measurement jobs on a Ray cluster (docs/ray.md); ``ray`` is imported only when used."""
+"""The same measurement jobs on a Ray cluster (docs/ray.md); ``ray`` is imported only when used.
 
-from ntire_bench.cluster.executor import RayExecutor
-from ntire_bench.cluster.node import RaySetupError, node_resources
+Names are imported from their modules on first use (lazy_loader), so importing one module of this
+package does not import the rest."""
 
-__all__ = ["node_resources", "RayExecutor", "RaySetupError"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "executor": ["RayExecutor"],
+    "node": ["RaySetupError", "node_resources"],
+})

@@ -1,9 +1,14 @@
-"""Codabench: competition bundles, and the scoring and ingestion programs the compute worker runs."""
+"""Codabench: competition bundles, and the scoring and ingestion programs the compute worker runs.
 
-from ntire_bench.codabench.spec import BundleError, BundleSpec
-from ntire_bench.codabench.bundle import write_bundle
-from ntire_bench.codabench.archive import validate_bundle
-from ntire_bench.codabench.programs import score_program
-from ntire_bench.codabench.ingest import ingest_program
+Names are imported from their modules on first use (lazy_loader), so importing one module of this
+package does not import the rest."""
 
-__all__ = ["BundleError", "BundleSpec", "ingest_program", "score_program", "validate_bundle", "write_bundle"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "spec": ["BundleError", "BundleSpec"],
+    "bundle": ["write_bundle"],
+    "archive": ["validate_bundle"],
+    "programs": ["score_program"],
+    "ingest": ["ingest_program"],
+})

@@ -1,5 +1,10 @@
-"""Image quality as the official NTIRE code computes it: PSNR and SSIM on RGB and Y."""
+"""Image quality as the official NTIRE code computes it: PSNR and SSIM on RGB and Y.
 
-from ntire_bench.metrics.quality import METRIC_KEYS, image_quality, mean_quality, quantize, score_files
+Names are imported from their modules on first use (lazy_loader), so importing one module of this
+package does not import the rest."""
 
-__all__ = ["image_quality", "mean_quality", "METRIC_KEYS", "quantize", "score_files"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "quality": ["METRIC_KEYS", "image_quality", "mean_quality", "quantize", "score_files"],
+})

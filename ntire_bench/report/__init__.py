@@ -1,7 +1,12 @@
-"""Leaderboard writers: CSV, Markdown, JSON, a self-contained HTML page and the PSNR-vs-runtime plot."""
+"""Leaderboard writers: CSV, Markdown, JSON, a self-contained HTML page and the PSNR-vs-runtime plot.
 
-from ntire_bench.report.tables import format_table, to_json, to_markdown
-from ntire_bench.report.files import write_leaderboard
-from ntire_bench.report.html import to_html
+Names are imported from their modules on first use (lazy_loader), so importing one module of this
+package does not import the rest."""
 
-__all__ = ["format_table", "to_html", "to_json", "to_markdown", "write_leaderboard"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "tables": ["format_table", "to_json", "to_markdown"],
+    "files": ["write_leaderboard"],
+    "html": ["to_html"],
+})

@@ -1,9 +1,13 @@
-"""A run: discover submissions, measure each in confined workers, check the claims, record the results."""
+"""A run: discover submissions, measure each in confined workers, check the claims, record the results.
 
-from ntire_bench.runner.context import RunConfig, RunContext
-from ntire_bench.runner.discovery import discover, select
-from ntire_bench.runner.evaluation import Executor, LocalExecutor, evaluate_submission, run_benchmark
-from ntire_bench.runner.bench import bench_submission
+Names are imported from their modules on first use (lazy_loader), so importing one module of this
+package does not import the rest."""
 
-__all__ = ["bench_submission", "discover", "evaluate_submission", "Executor", "LocalExecutor", "run_benchmark",
-    "RunConfig", "RunContext", "select"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "context": ["RunConfig", "RunContext"],
+    "discovery": ["discover", "select"],
+    "evaluation": ["Executor", "LocalExecutor", "evaluate_submission", "run_benchmark"],
+    "bench": ["bench_submission"],
+})

@@ -1,9 +1,13 @@
-"""Ranking: editions (each year's rules), scores against a baseline, intervals and ties, the CI gate."""
+"""Ranking: editions (each year's rules), scores against a baseline, intervals and ties, the CI gate.
 
-from ntire_bench.scoring.editions import Edition, EditionError, load_edition
-from ntire_bench.scoring.leaderboard import Leaderboard, score_results
-from ntire_bench.scoring.runtime_rule import ScoringError
-from ntire_bench.scoring.gate import GateError, check_gate
+Names are imported from their modules on first use (lazy_loader), so importing one module of this
+package does not import the rest."""
 
-__all__ = ["check_gate", "Edition", "EditionError", "GateError", "Leaderboard", "load_edition", "score_results",
-    "ScoringError"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "editions": ["Edition", "EditionError", "load_edition"],
+    "leaderboard": ["Leaderboard", "score_results"],
+    "runtime_rule": ["ScoringError"],
+    "gate": ["GateError", "check_gate"],
+})

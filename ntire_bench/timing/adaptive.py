@@ -17,10 +17,25 @@ from typing import Any, Iterable
 from ntire_bench.stats.intervals import MedianInterval, check_confidence, median_interval_of_sorted
 
 
+class _Stopping:
+    """Something fed one measurement at a time until it says why it stopped (``stop_reason``)."""
+
+    _stop_reason: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._stop_reason is not None
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why feeding stopped, or None while it goes on."""
+        return self._stop_reason
+
+
 # --------------------------------------------------------------------------- adaptive sampling
 
 
-class AdaptiveSampler:
+class AdaptiveSampler(_Stopping):
     """Feed timed samples (ms) one at a time; ``done`` says when the median is known well enough.
 
     Stops, checked after every sample once ``min_samples`` are in, for the first of:
@@ -75,16 +90,7 @@ class AdaptiveSampler:
         self._sorted: list[float] = []
         self._total_ms = 0.0
         self._interval: MedianInterval | None = None
-        self._stop_reason: str | None = None
-
-    @property
-    def done(self) -> bool:
-        return self._stop_reason is not None
-
-    @property
-    def stop_reason(self) -> str | None:
-        """``"converged"``, ``"cap"``, ``"time"``, or None while sampling goes on."""
-        return self._stop_reason
+        self._stop_reason: str | None = None  # "converged", "cap" or "time"
 
     @property
     def samples(self) -> list[float]:
@@ -153,7 +159,7 @@ class AdaptiveSampler:
 # --------------------------------------------------------------------------- warm-up
 
 
-class WarmupDetector:
+class WarmupDetector(_Stopping):
     """Feed untimed warm-up durations (ms); ``done`` says when they have stopped drifting.
 
     Settled, checked after every pass once ``min_passes`` (and ``window``) passes ran,
@@ -189,16 +195,7 @@ class WarmupDetector:
         self.tolerance = float(tolerance)
         self.window = window
         self._durations: list[float] = []
-        self._stop_reason: str | None = None
-
-    @property
-    def done(self) -> bool:
-        return self._stop_reason is not None
-
-    @property
-    def stop_reason(self) -> str | None:
-        """``"settled"``, ``"cap"``, or None while warm-up goes on."""
-        return self._stop_reason
+        self._stop_reason: str | None = None  # "settled" or "cap"
 
     @property
     def passes(self) -> int:

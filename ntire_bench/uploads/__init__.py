@@ -1,7 +1,11 @@
-"""Scoring uploaded SR images without a model: safe intake of folders and zips, per-image checks, metrics."""
+"""Scoring uploaded SR images without a model: safe intake of folders and zips, per-image checks, metrics.
 
-from ntire_bench.uploads.intake import UploadError, UploadLimits, UploadProblem, match_uploads, open_upload
-from ntire_bench.uploads.evaluate import EvaluationResult, ReferenceDataError, ReferenceSet, evaluate_uploads
+Names are imported from their modules on first use (lazy_loader), so importing one module of this
+package does not import the rest."""
 
-__all__ = ["evaluate_uploads", "EvaluationResult", "match_uploads", "open_upload", "ReferenceDataError",
-    "ReferenceSet", "UploadError", "UploadLimits", "UploadProblem"]
+import lazy_loader
+
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "intake": ["UploadError", "UploadLimits", "UploadProblem", "match_uploads", "open_upload"],
+    "evaluate": ["EvaluationResult", "ReferenceDataError", "ReferenceSet", "evaluate_uploads"],
+})

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from test_evaluate import VALID, Set5Run, set5_run
+from support.set5_run import VALID, Set5Run, set5_run
 
 from ntire_bench.cli.main import main
 from ntire_bench.codabench.programs import (DETAILED_FILE, EXIT_OK, EXIT_REJECTED, EXIT_SETUP, INGESTION_MANIFEST, NOT_RANKED, SCORES_FILE, leaderboard_scores, score_program)

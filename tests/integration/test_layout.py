@@ -47,6 +47,15 @@ def test_the_layers_contract_names_every_package() -> None:
     assert named == packages and layers["exhaustive"] is True
 
 
+@pytest.mark.parametrize("package", sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py")))
+def test_every_name_a_package_exports_exists(package: str) -> None:
+    import importlib
+
+    face = importlib.import_module(f"ntire_bench.{package}")
+    for name in getattr(face, "__all__", []):
+        assert getattr(face, name) is not None, f"ntire_bench.{package}.{name}"
+
+
 def test_no_private_name_is_imported_across_packages() -> None:
     offenders = []
     for path in _python_files("ntire_bench", "tests", "benchmarks", "submissions"):

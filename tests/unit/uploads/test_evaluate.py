@@ -1,7 +1,7 @@
 """Scoring uploaded SR images: bit-identical to `run`, one precise reason per bad file, the results format.
 
-``set5_run`` (also used by test_codabench.py) runs rlfn and bicubic once per session on Set5,
-named DIV2K_LSDIR_valid, with the runner's SR export, so both files compare against the same run.
+``set5_run`` (support/set5_run.py, also used by the Codabench programs' tests) runs rlfn and bicubic once
+per session on Set5, named DIV2K_LSDIR_valid, with the runner's SR export, so both compare against one run.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import math
 import os
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -22,7 +21,6 @@ import torch
 from click.testing import CliRunner
 
 from ntire_bench.cli.main import main
-from ntire_bench.data.datasets import DatasetSpec
 from ntire_bench.uploads.evaluate import (EvaluationResult, ReferenceDataError, ReferenceSet, evaluate_uploads, summarize_problems)
 from ntire_bench.data.images import modcrop, read_image, write_image
 from ntire_bench.metrics.quality import METRIC_KEYS, image_quality
@@ -30,58 +28,10 @@ from ntire_bench.results.records import FAILED, OK, SubmissionResult
 from ntire_bench.results.store import read_result
 from ntire_bench.uploads.intake import UploadProblem
 
-from support.paths import REPO, SHARED
-VALID = "DIV2K_LSDIR_valid"
+from support.paths import SHARED
+from support.set5_run import VALID, Set5Run, set5_run
+
 FIX = "save the SR output as an 8-bit RGB PNG (3 channels, no alpha)"
-
-
-# --------------------------------------------------------------------------- one run of rlfn and bicubic
-
-
-@dataclass(frozen=True)
-class Set5Run:
-    """What `run` measured on Set5 (as DIV2K_LSDIR_valid), and where it saved the SR images."""
-
-    root: Path
-    spec: DatasetSpec
-    records: dict[str, SubmissionResult]
-
-    def sr_dir(self, submission: str) -> Path:
-        return self.root / "sr" / submission / VALID
-
-    @property
-    def results_dir(self) -> Path:
-        return self.root / "results"
-
-
-_RUN: dict[str, Set5Run] = {}
-
-
-def set5_run(base: Path) -> Set5Run:
-    """Run rlfn and bicubic on Set5 once per session (fixed timing, one repeat), saving their SR images."""
-    if "run" in _RUN:
-        return _RUN["run"]
-    data, zoo = SHARED / "data" / "Set5", SHARED / "model_zoo"
-    if not data.is_dir() or not (zoo / "ntire2024_rlfn_baseline.pth").is_file():
-        pytest.skip(f"{SHARED} is missing: the ../shared benchmark material is not beside this checkout")
-    from ntire_bench.runner.context import RunConfig
-    from ntire_bench.data.datasets import prepare_datasets
-    from ntire_bench.runner.discovery import discover
-    from ntire_bench.runner.evaluation import run_benchmark
-
-    root = base / "set5_run"
-    repo = REPO
-    spec = DatasetSpec(VALID, str(data / "HR"), str(data / "LR"), 4, 26.90)
-    entries = discover([repo / "submissions" / "rlfn.py", repo / "submissions" / "bicubic.py"],
-                       include_entry_points=False)
-    for entry in entries:  # the runner writes into existing folders
-        (root / "sr" / entry.name / VALID).mkdir(parents=True, exist_ok=True)
-    config = RunConfig(out_dir=root / "results", model_zoo=(zoo,), timing="fixed", warmup=0, repeats=1, runs=1,
-                       save_sr=root / "sr", progress=False, seed=0, log=lambda message: None)
-    records = run_benchmark(entries, prepare_datasets([spec], progress=False), config)
-    assert [r.status for r in records] == [OK, OK], [r.error for r in records]
-    _RUN["run"] = Set5Run(root, spec, {r.submission: r for r in records})
-    return _RUN["run"]
 
 
 @pytest.fixture(scope="module")
