@@ -79,6 +79,7 @@ class TimingAudit:
     retries: int = 0  # requests re-timed after a failed check
     probes_checked: int = 0  # outputs of perturbed repeats compared with the reference
     verified: str | None = None  # outcome of the fresh-process recomputation of one repeat
+    max_challenge_ms: float | None = None  # slowest answer about kept outputs (parent's clock)
 
 
 @dataclass
@@ -181,6 +182,7 @@ class Environment:
     device_name: str | None = None
     cpu: str | None = None
     threads: int | None = None
+    cpu_affinity: list[int] | None = None  # the cores CPU workers were pinned to (they cannot widen it)
     host: str | None = None
     gpu: dict[str, Any] | None = None  # name, uuid, driver, memory, ... (torch and NVML)
     gpu_telemetry: dict[str, Any] | None = None  # NVML snapshots at the start and end of timing

@@ -9,13 +9,19 @@ What a worker reports is a claim. For every timed block the parent checks:
    block can be unlucky once on a busy machine; a cheat fails every time).
 2. **Inputs it could not predict.** Repeat k's input is the LR image plus a ±1-level noise
    pattern at an offset the parent draws only when it sends the request, so nothing can be
-   computed ahead. The worker reports its output at parent-chosen probe positions for every
-   repeat; outputs that did not change when the input did (a memoized forward) fail.
-3. **The delivered image.** The reported output of the quality pass at the probes must match
-   the uint8 SR image the worker wrote.
-4. **A fresh process.** After the run, a new worker that has never seen the timed inputs
-   recomputes a few timed repeats as ordinary images; their outputs must equal what the
-   timed worker reported for them (runner.py: ``verify_repeats``).
+   computed ahead.
+3. **Outputs checked after the fact.** The ``time`` request says nothing about what will be
+   checked. Only after it has answered does the parent draw ``PROBES`` output positions and
+   ``challenge`` the worker for every repeat's output there, from the outputs it kept. The answer
+   must come within ``challenge_limit_ms`` (indexing kept tensors takes well under a millisecond;
+   computing the pixels late would show), outputs that did not change when the input did (a
+   memoized forward) fail, and a model that computed only part of each output survives only if
+   every probe of every repeat fell in that part (docs/isolation.md gives the odds).
+4. **The delivered image.** The quality pass's output at the probes must match the uint8 SR
+   image the worker wrote.
+5. **A fresh process.** After the run, a new worker that has never seen the timed inputs
+   recomputes a few timed repeats as ordinary images; their outputs must equal what the timed
+   worker reported for them (runner/verify.py).
 
 Any failure is ``timing not credible: ...`` and the submission is never ranked.
 """
@@ -42,6 +48,16 @@ RESPONSE_FRACTION = 0.25
 UNRESPONSIVE_LIMIT = 0.10
 # The fresh process must reproduce the timed outputs within this fraction of white.
 VERIFY_TOLERANCE = 5e-5
+# A challenge reads PROBES values from each kept output: this is ample for that, far short of a forward pass.
+CHALLENGE_SLACK_MS = 25.0
+CHALLENGE_MS_PER_REPEAT = 0.5
+# An honest challenge's own round trip (a pipe each way, a small JSON reply), not counted as work.
+CHALLENGE_ROUND_TRIP_MS = 4.0
+
+
+def challenge_limit_ms(repeats: int) -> float:
+    """How long the worker may take to answer a challenge about ``repeats`` kept outputs (parent's clock)."""
+    return CHALLENGE_SLACK_MS + CHALLENGE_MS_PER_REPEAT * repeats
 
 
 class NotCredible(WorkerFailure):
@@ -86,6 +102,7 @@ class TimedBlock:
     outputs: list[list[float]]  # per repeat, the output at ``probes``
     reference: list[float]
     stop_reason: str
+    num_threads: int = 0  # torch's thread count in the worker after the block (a claim, for a note only)
 
 
 @dataclass
@@ -97,19 +114,21 @@ class DatasetAudit:
     repeats: int = 0
     unresponsive: int = 0
 
-    def check_block(self, reply: Reply, observed_ms: float, offsets: list[int], probes: list[list[int]],
-                    sr: np.ndarray | None, numel: int) -> TimedBlock:
-        """Validate one ``time`` reply; raise NotCredible (clock) or WorkerFailure (malformed)."""
-        if reply["clocks_replaced"]:
-            raise NotCredible(f"the submission replaced the clocks the harness reads ({reply['clocks_replaced']})")
-        samples = finite_numbers(reply["samples"], "timing samples", minimum=0.0)
+    def check_block(self, timed: Reply, observed_ms: float, offsets: list[int], probes: list[list[int]],
+                    answer: Reply, answer_ms: float, sr: np.ndarray | None, numel: int) -> TimedBlock:
+        """Validate a ``time`` reply and the ``challenge`` answered after it; raise NotCredible (clock, late or
+        wrong answers) or WorkerFailure (malformed)."""
+        if timed["clocks_replaced"]:
+            raise NotCredible(f"the submission replaced the clocks the harness reads ({timed['clocks_replaced']})")
+        samples = finite_numbers(timed["samples"], "timing samples", minimum=0.0)
         if not samples or len(samples) > len(offsets):
             raise WorkerFailure(f"the worker reported {len(samples)} samples for a block of at most {len(offsets)}")
-        outputs = reply["probes"]
+        outputs = answer["outputs"]
         if not isinstance(outputs, list) or len(outputs) != len(samples):
-            raise WorkerFailure("the worker's output probes do not match its samples")
+            raise WorkerFailure(f"the worker answered for {len(outputs) if isinstance(outputs, list) else '?'} "
+                                f"kept outputs of a block of {len(samples)} repeats")
         outputs = [finite_numbers(row, "output probes") for row in outputs]
-        reference = finite_numbers(reply["reference"], "reference probes")
+        reference = finite_numbers(answer["reference"], "reference probes")
         if any(len(row) != len(probes) for row in outputs) or len(reference) != len(probes):
             raise WorkerFailure("the worker's output probes do not match the probes asked for")
         claimed = math.fsum(samples)
@@ -118,17 +137,26 @@ class DatasetAudit:
         self.record.observed_ms += observed_ms
         ratio = claimed / observed_ms if observed_ms > 0 else 1.0
         self.record.min_ratio = ratio if self.record.min_ratio is None else min(self.record.min_ratio, ratio)
+        self.record.max_challenge_ms = max(self.record.max_challenge_ms or 0.0, answer_ms)
         if claimed > observed_ms * 1.02 + 1.0:
             raise NotCredible(f"the samples add up to {claimed:.2f} ms, more than the {observed_ms:.2f} ms the "
                               "parent's clock measured around them")
-        floor = (1 - SLACK_FRACTION) * observed_ms - slack_ms(len(samples), numel)
+        # Work the worker did after replying (a forged early reply, outputs computed when challenged) lands in
+        # the challenge's time, so the floor covers both requests.
+        window = observed_ms + answer_ms
+        floor = (1 - SLACK_FRACTION) * window - slack_ms(len(samples), numel) - CHALLENGE_ROUND_TRIP_MS
         if claimed < floor:
             raise NotCredible(f"the samples add up to {claimed:.2f} ms but the parent's clock measured "
-                              f"{observed_ms:.2f} ms around {len(samples)} repeats (clocks slowed, or work done "
-                              "outside the timed region)")
+                              f"{window:.2f} ms around {len(samples)} repeats and their challenge (clocks slowed, "
+                              "or work done outside the timed region)")
+        limit = challenge_limit_ms(len(samples))
+        if answer_ms > limit:
+            raise NotCredible(f"the worker took {answer_ms:.1f} ms to read {len(probes)} positions of the {len(samples)} "
+                              f"outputs it should have kept (limit {limit:.0f} ms): outputs computed late, not kept")
         if sr is not None:
             self._check_reference(reference, probes, sr)
-        return TimedBlock(offsets[: len(samples)], probes, samples, outputs, reference, reply["stop_reason"])
+        return TimedBlock(offsets[: len(samples)], probes, samples, outputs, reference, timed["stop_reason"],
+                          int(timed["num_threads"]))
 
     def _check_reference(self, reference: list[float], probes: list[list[int]], sr: np.ndarray) -> None:
         delivered = np.array([int(sr[c, y, x]) for c, y, x in probes])

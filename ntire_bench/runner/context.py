@@ -17,7 +17,7 @@ from ntire_bench.worker.client import InProcessWorker, IsolatedWorker, WorkerLim
 from ntire_bench.data.datasets import DatasetError, DatasetSpec
 from ntire_bench.plugins.declaration import PluginEntry
 from ntire_bench.results.records import Environment, Settings
-from ntire_bench.timing.runtime import TimingSettings, default_cpu_threads
+from ntire_bench.timing.runtime import TimingSettings, default_cpu_threads, pinned_cores
 from ntire_bench.util.paths import PACKAGE_DIR
 from ntire_bench.results.store import ResultsStore
 
@@ -85,6 +85,11 @@ class RunConfig:
             return self.threads
         return None if device.startswith("cuda") else default_cpu_threads()
 
+    def cores_for(self, device: str) -> list[int] | None:
+        """The cores a CPU worker is pinned to (as many as its threads); None on CUDA, where it is not pinned."""
+        threads = self.threads_for(device)
+        return pinned_cores(threads) or None if threads and not device.startswith("cuda") else None
+
     def timing_settings(self, device: str) -> TimingSettings:
         """The per-image timing rule for ``device`` (adaptive by default; see docs/runtime.md)."""
         on_cuda = device.startswith("cuda")
@@ -143,7 +148,8 @@ def worker_factory(entry: PluginEntry, identity: Identity, ctx: RunContext, log_
         readable.append(identity.checkpoint)
     limits = WorkerLimits(timeout_s=ctx.config.timeout_s, memory_bytes=ctx.config.memory_limit_bytes,
                           threads=ctx.settings.threads, readable=readable, hidden=ctx.hidden,
-                          sandbox=ctx.config.sandbox, gpu=ctx.device.startswith("cuda"))
+                          sandbox=ctx.config.sandbox, gpu=ctx.device.startswith("cuda"),
+                          cores=tuple(ctx.environment.cpu_affinity or ()))
     config = {
         "source": entry.source, "name": entry.name, "info": info.to_dict(),
         "checkpoint": str(identity.checkpoint) if identity.checkpoint else None,

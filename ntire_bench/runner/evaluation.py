@@ -43,8 +43,11 @@ def _digest(payload: Any) -> str:
 def make_context(config: RunConfig, datasets: Sequence[PreparedDataset]) -> RunContext:
     """Resolve the device and collect the environment once for the whole run."""
     device = resolve_device(config.device)
-    return RunContext(config, device, collect_environment(device, config.threads_for(device)), config.settings(device),
-                      ResultsStore(config.out_dir), hidden_paths([d.spec for d in datasets], config.out_dir))
+    threads = config.threads_for(device)
+    environment = collect_environment(device, threads)
+    environment.cpu_affinity = config.cores_for(device)
+    return RunContext(config, device, environment, config.settings(device), ResultsStore(config.out_dir),
+                      hidden_paths([d.spec for d in datasets], config.out_dir))
 
 
 def job_seed(base: int, *parts: Any) -> int:
@@ -203,6 +206,11 @@ def record_dataset(plan: SubmissionPlan, dataset: PreparedDataset, outcomes: Seq
         if outcome.loaded.get("complexity") is not None or plan.record.sandbox is None:
             apply_load_report(plan.record, outcome.loaded, outcome.sandbox)
         plan.record.environment.executor = _executor_note(plan.record.environment.executor, outcome)
+    raised = max(o.record.max_threads for o in outcomes)
+    if ctx.settings.threads and raised > ctx.settings.threads:
+        note = (f"the submission raised torch's thread count to {raised} (the run gives it {ctx.settings.threads}); "
+                f"pinned to cores {ctx.environment.cpu_affinity}, it gained nothing")
+        plan.record.warnings = list(dict.fromkeys([*plan.record.warnings, note]))
     result = assemble_dataset(dataset, outcomes, plan.identity.dataset_keys[dataset.spec.name])
     plan.record.datasets[dataset.spec.name] = result
     ctx.store.save(plan.record)

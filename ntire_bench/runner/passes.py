@@ -56,20 +56,24 @@ class PassRecord:
     blocks: list[TimedBlock] = field(default_factory=list)
     noise: np.ndarray | None = None
     peak_memory_mb: float | None = None
+    max_threads: int = 0  # the most torch threads the worker reported after a block
 
     @property
     def headline(self) -> float:
         return summarize_dataset([summarize_samples(s)["median"] for s in self.samples])["mean"]
 
 
-def _timed_block(worker: Any, audit: DatasetAudit, numel: int, noise: np.ndarray, probes: list[list[int]],
-                 sr: np.ndarray | None, cap: int, rng: np.random.Generator) -> TimedBlock:
-    """One image's timed repeats, re-timed when the parent's clock disagrees (see audit.RETRIES)."""
+def _timed_block(worker: Any, audit: DatasetAudit, numel: int, noise: np.ndarray, sr: np.ndarray, cap: int,
+                 rng: np.random.Generator) -> TimedBlock:
+    """One image's timed repeats, then the challenge at positions drawn after them; re-timed when the parent's
+    clock disagrees or the answer comes late (see audit.RETRIES)."""
     for attempt in range(RETRIES + 1):
         offsets = rng.integers(0, len(noise) - numel, size=cap).tolist()
-        reply, observed = worker.request("time", offsets=offsets, probes=probes)
+        timed, observed = worker.request("time", offsets=offsets)
+        probes = choose_probes(sr, rng)  # only now: nothing the worker saw before could tell it where
+        answer, answer_ms = worker.request("challenge", probes=probes)
         try:
-            return audit.check_block(reply, observed, offsets, probes, sr, numel)
+            return audit.check_block(timed, observed, offsets, probes, answer, answer_ms, sr, numel)
         except NotCredible as exc:
             if attempt == RETRIES or "replaced the clocks" in str(exc) or "does not match the SR" in str(exc):
                 raise
@@ -96,7 +100,7 @@ def run_pass(worker: Any, lr_images: Sequence[np.ndarray], scale: int, cap: int,
             sr = read_sr(sr_path, lr.shape, scale)
             if on_output is not None:
                 on_output(i, sr)
-            block = _timed_block(worker, audit, int(lr.size), noise, choose_probes(sr, rng), sr, cap, rng)
+            block = _timed_block(worker, audit, int(lr.size), noise, sr, cap, rng)
         except NotCredible:
             raise
         except WorkerFailure as exc:
@@ -107,6 +111,7 @@ def run_pass(worker: Any, lr_images: Sequence[np.ndarray], scale: int, cap: int,
         record.samples.append(block.samples)
         record.warmups.append(int(reply["warmup"]))
         record.stop_reasons.append(block.stop_reason)
+        record.max_threads = max(record.max_threads, block.num_threads)
         record.blocks.append(block)
         if bar is not None:
             bar.update(1)
@@ -192,11 +197,3 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
         worker.close()
     return PassOutcome(job.dataset.spec.name, job.run_index, record, qualities, loaded, audit,
                        worker.sandbox_info, node_facts(ctx.device))
-
-
-# ------------------------------------------------------------------------ assembly
-
-
-# ---------------------------------------------------------------------- verification
-
-

@@ -68,7 +68,7 @@ def verify_repeats(worker: Any, candidates: list[VerifyCandidate], scale: int, d
             np.save(lr_path, lr, allow_pickle=False)
             worker.request("image", input=str(lr_path), output=str(sr_path), check_determinism=False)
             read_sr(sr_path, lr.shape, scale)
-            reply, _ = worker.request("time", offsets=[0], probes=candidate.probes)
+            reply, _ = worker.request("challenge", probes=candidate.probes)
             difference = compare_recomputed(candidate.outputs, reply["reference"], data_range)
             worst = max(worst, difference)
             if not difference <= VERIFY_TOLERANCE:

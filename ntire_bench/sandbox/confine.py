@@ -37,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ntire_bench.sandbox.landlock import apply_landlock, gpu_device_nodes, probe_landlock
+from ntire_bench.sandbox.landlock import apply_landlock, apply_seccomp, gpu_device_nodes, probe_landlock, seccomp_program
 from ntire_bench.sandbox.policy import (BWRAP_ENFORCED, ENV_VAR, MAX_ENV_BYTES, MECHANISMS, NONE_REPORT, SandboxError, SandboxPolicy, SandboxReport, base_readable_paths, check_mechanism, is_within, plan_paths)
 
 _BWRAP_START_TIMEOUT_S = 30.0
@@ -223,6 +223,10 @@ def enter_from_environment() -> SandboxReport | None:
     elif mechanism == "bubblewrap":
         if not _looks_confined():
             raise SandboxError(f"{ENV_VAR} says bubblewrap but this process holds capabilities or is not PID 1")
+        # bubblewrap leaves the syscalls open; the same filter as Landlock's keeps the worker on its cores.
+        failure = apply_seccomp()
+        if failure is not None and seccomp_program(os.uname().machine) is not None:
+            raise SandboxError(f"bubblewrap: the seccomp filter could not be installed ({failure})")
         report = SandboxReport.from_dict(request["report"])
     else:
         report = NONE_REPORT

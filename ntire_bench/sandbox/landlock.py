@@ -57,8 +57,9 @@ _BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_JSET_K, _BPF_RET_K = 0x20, 0x15, 0x3
 _SECCOMP_NR, _SECCOMP_ARCH, _SECCOMP_ARG0 = 0, 4, 16  # offsets in struct seccomp_data (little-endian arg0)
 _X32_SYSCALL_BIT = 0x40000000
 _AF_UNIX = 1
-# machine -> (AUDIT_ARCH, socket, unshare, clone); io_uring_setup (425) and clone3 (435) are shared numbers.
-_SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41, 272, 56), "aarch64": (0xC00000B7, 198, 97, 220)}
+# machine -> (AUDIT_ARCH, socket, unshare, clone, sched_setaffinity); io_uring_setup (425) and clone3 (435) are
+# shared numbers. sched_setaffinity is refused so that a worker pinned to its cores cannot widen the set.
+_SECCOMP_ARCHES = {"x86_64": (0xC000003E, 41, 272, 56, 203), "aarch64": (0xC00000B7, 198, 97, 220, 122)}
 _SYS_IO_URING_SETUP, _SYS_CLONE3 = 425, 435
 
 
@@ -184,11 +185,11 @@ def _drop_capabilities(libc: ctypes.CDLL) -> str | None:
 
 
 def seccomp_program(machine: str) -> list[tuple[int, int, int, int]] | None:
-    """BPF (code, jt, jf, k) denying socket(AF_UNIX), io_uring, clone3 and CLONE_NEWUSER; None if
-    the machine is not supported. Foreign syscall ABIs (i386 via int 0x80, x32) are refused."""
+    """BPF (code, jt, jf, k) denying socket(AF_UNIX), io_uring, clone3, CLONE_NEWUSER and sched_setaffinity;
+    None if the machine is not supported. Foreign syscall ABIs (i386 via int 0x80, x32) are refused."""
     if machine not in _SECCOMP_ARCHES:
         return None
-    audit_arch, sys_socket, sys_unshare, sys_clone = _SECCOMP_ARCHES[machine]
+    audit_arch, sys_socket, sys_unshare, sys_clone, sys_setaffinity = _SECCOMP_ARCHES[machine]
     errno = lambda number: _SECCOMP_RET_ERRNO | number  # noqa: E731
     # Symbolic jump targets, resolved into relative offsets below.
     program: list[tuple[int, Any, Any, int]] = [
@@ -198,6 +199,7 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]] | None:
         (_BPF_JGE_K, "eperm", 0, _X32_SYSCALL_BIT),
         (_BPF_JEQ_K, "socket", 0, sys_socket),
         (_BPF_JEQ_K, "eperm", 0, _SYS_IO_URING_SETUP),
+        (_BPF_JEQ_K, "eperm", 0, sys_setaffinity),
         (_BPF_JEQ_K, "enosys", 0, _SYS_CLONE3),  # its flags live in memory; libc falls back to clone
         (_BPF_JEQ_K, "flags", 0, sys_unshare),
         (_BPF_JEQ_K, "flags", 0, sys_clone),
@@ -221,8 +223,9 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]] | None:
     return [(code, resolve(jt, i), resolve(jf, i), k) for i, (code, jt, jf, k) in enumerate(program)]
 
 
-def _apply_seccomp(libc: ctypes.CDLL) -> str | None:
-    """Install the filter on this thread; None on success, else why not."""
+def apply_seccomp(libc: ctypes.CDLL | None = None) -> str | None:
+    """Install the filter on this thread (and the threads it starts); None on success, else why not."""
+    libc = libc or _libc()
     program = seccomp_program(os.uname().machine)
     if program is None:
         return f"no seccomp filter for {os.uname().machine}"
@@ -284,7 +287,7 @@ def apply_landlock(policy: SandboxPolicy) -> SandboxReport:
             raise SandboxError(f"landlock: landlock_restrict_self failed: {_errno_text()}")
     finally:
         os.close(ruleset)
-    seccomp_failure = _apply_seccomp(libc)
+    seccomp_failure = apply_seccomp(libc)
 
     enforced = _landlock_enforced(abi) + ["no-new-privs"]
     gaps = _landlock_gaps(abi)

@@ -104,6 +104,16 @@ def default_cpu_threads() -> int:
     return max(1, cores - 1)
 
 
+def pinned_cores(threads: int) -> list[int]:
+    """The cores a CPU worker with ``threads`` threads is pinned to: the highest-numbered of this process's
+    allowed cores, leaving the lowest to the harness and the OS (all of them when ``threads`` asks for it)."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux: no affinity to pin
+        return []
+    return allowed[-max(1, min(threads, len(allowed))):]
+
+
 def clocks_replaced() -> str | None:
     """Which of the clocks the harness reads plugin code has replaced since start-up, or None."""
     swapped = []

@@ -42,6 +42,7 @@ class WorkerLimits:
     hidden: list[Path] = field(default_factory=list)  # dataset roots, results: never reachable
     sandbox: str = "auto"  # auto | bubblewrap | landlock | none
     gpu: bool = False
+    cores: tuple[int, ...] = ()  # CPU affinity of the child (and everything it starts); empty: not pinned
 
 
 def child_environment(threads: int | None, hidden: list[Path], home: Path) -> dict[str, str]:
@@ -123,6 +124,10 @@ class IsolatedWorker:
         os.set_blocking(self._request_fd, False)
 
     def _apply_limits(self) -> None:  # runs in the child between fork and exec
+        if self.limits.cores:
+            # Inherited by the sandbox and every thread or process the submission starts; the sandbox's
+            # seccomp filter refuses sched_setaffinity, so the submission cannot widen it again.
+            os.sched_setaffinity(0, self.limits.cores)
         if self.limits.memory_bytes and not self.device.startswith("cuda"):
             # RLIMIT_AS would also cap the CUDA driver's huge virtual reservations, so
             # the cap applies to CPU runs only; GPU OOM is caught as an exception instead.

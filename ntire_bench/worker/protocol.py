@@ -63,8 +63,8 @@ REPLY_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "begin_dataset": {},
     "end_dataset": {"result": (dict,)},
     "image": {"warmup": (int,), "warmup_ms": (list,)},
-    "time": {"samples": (list,), "probes": (list,), "reference": (list,), "stop_reason": (str,),
-             "clocks_replaced": (str, type(None))},
+    "time": {"samples": (list,), "stop_reason": (str,), "clocks_replaced": (str, type(None)), "num_threads": (int,)},
+    "challenge": {"outputs": (list,), "reference": (list,)},
     "discover": {"result": (list,)},
 }
 

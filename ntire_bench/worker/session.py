@@ -74,6 +74,9 @@ class Session:
     roots: list[Path] = field(default_factory=list)
     noise: torch.Tensor | None = None
     image_state: _Image | None = None
+    kept: torch.Tensor | None = None  # the outputs of the last timed block, for its challenge
+    kept_count: int = 0
+    peak_memory_mb: float | None = None  # the dataset's peak over the forward passes, the kept outputs excluded
 
     # ------------------------------------------------------------------- load
     def load(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -124,18 +127,28 @@ class Session:
         """Load this dataset's noise buffer and reset the peak-memory counter."""
         noise = np.load(args["noise"], allow_pickle=False)
         self.noise = torch.from_numpy(noise.astype(np.float32)).to(self.device)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
+        self.peak_memory_mb = None
         return {}
 
     def end_dataset(self) -> dict[str, Any]:
-        """The peak memory since ``begin_dataset`` (CUDA only)."""
+        """The peak memory of the dataset's forward passes (CUDA only)."""
         self.image_state = None
+        return {"result": {"peak_memory_mb": self.peak_memory_mb}}
+
+    def _start_peak(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def _record_peak(self) -> None:
+        """Fold the peak since ``_start_peak`` into the dataset's, less the outputs kept for challenges (they stay
+        allocated across images but the official measurement, which keeps none, never holds them)."""
         if self.device.type != "cuda":
-            return {"result": {"peak_memory_mb": None}}
+            return
         torch.cuda.synchronize(self.device)
-        return {"result": {"peak_memory_mb": torch.cuda.max_memory_allocated(self.device) / 2**20}}
+        kept = self.kept.numel() * self.kept.element_size() if self.kept is not None else 0
+        peak = (torch.cuda.max_memory_allocated(self.device) - kept) / 2**20
+        self.peak_memory_mb = peak if self.peak_memory_mb is None else max(self.peak_memory_mb, peak)
 
     # ------------------------------------------------------------------ images
     def image(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +163,7 @@ class Session:
         scale = self.submission.scale
         base = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].to(self.device).float().contiguous()
         expected = (1, 3, height * scale, width * scale)
+        self._start_peak()
         started = runtime.perf_ms()
         with torch.inference_mode():
             out = guarded("forward", lambda: super_resolve(self.submission, self.module, base), self.roots)
@@ -176,10 +190,15 @@ class Session:
         x = model_input(base, self.submission)
         durations = guarded("warm-up", lambda: runtime.run_warmup(lambda: self.module(x), self.settings, detector,
                                                                   first_ms), self.roots)
+        self._record_peak()
         return {"warmup": len(durations), "warmup_ms": durations}
 
     def time(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Timed repeats of the current image; repeat k's input is the image plus the noise at ``offsets[k]``."""
+        """Timed repeats of the current image; repeat k's input is the image plus the noise at ``offsets[k]``.
+
+        Nothing about what will be checked is known here: each repeat's full output is kept (copied, outside
+        the timed region, into a buffer allocated before the block) for the ``challenge`` that follows.
+        """
         from ntire_bench.timing.adaptive import AdaptiveSampler
 
         state, settings = self.image_state, self.settings
@@ -190,9 +209,8 @@ class Session:
         numel = state.base255.numel()
         if any(o < 0 or o + numel > self.noise.numel() for o in offsets):
             raise WorkerFailure("internal: noise offset out of range")
-        probes = torch.tensor(args["probes"], dtype=torch.long, device=self.device).reshape(-1, 3)
-        channels, rows, cols = probes[:, 0], probes[:, 1], probes[:, 2]
-        recorded = torch.empty(cap, probes.shape[0], dtype=torch.float32, device=self.device)
+        kept = self._kept_outputs(cap, state.reference.shape[1:])
+        rows, cols = state.reference.shape[-2:]
         holder: list[torch.Tensor] = []
 
         def before(k: int) -> None:
@@ -202,7 +220,7 @@ class Session:
             holder[:] = [model_input(state.work255, self.submission)]
 
         def after(k: int, output: torch.Tensor) -> None:
-            recorded[k] = output[0, channels, rows, cols].float()
+            kept[k].copy_(output[0, :, :rows, :cols])
 
         run_settings = settings if cap == settings.repeats else runtime.TimingSettings(
             **{**settings.to_dict(), "repeats": cap,
@@ -213,10 +231,30 @@ class Session:
                 lambda: AdaptiveSampler(target=settings.target, confidence=settings.confidence,
                                         min_samples=settings.min_repeats, max_samples=cap)),
             self.roots)
+        self.kept_count = len(samples)
+        return {"samples": samples, "stop_reason": stop_reason, "clocks_replaced": runtime.clocks_replaced(),
+                "num_threads": torch.get_num_threads()}
+
+    def _kept_outputs(self, count: int, shape: torch.Size) -> torch.Tensor:
+        """Room for ``count`` outputs of ``shape``, allocated before the timed block and reused between images."""
+        needed = (count, *shape)
+        if self.kept is None or self.kept.shape[0] < count or self.kept.shape[1:] != shape:
+            self.kept = None  # free the old buffer before the new one is allocated
+            self.kept = torch.empty(needed, dtype=torch.float32, device=self.device)
+        return self.kept[:count]
+
+    def challenge(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The last block's outputs (none when no block ran since ``image``) and the quality pass's output, at
+        the positions the parent chose after the block."""
+        state = self.image_state
+        if state is None:
+            raise WorkerFailure("internal: 'challenge' before 'image'")
+        probes = torch.tensor(args["probes"], dtype=torch.long, device=self.device).reshape(-1, 3)
+        channels, rows, cols = probes[:, 0], probes[:, 1], probes[:, 2]
+        outputs = self.kept[: self.kept_count, channels, rows, cols] if self.kept_count else torch.empty(0)
         reference = state.reference[0, channels, rows, cols].float()
-        return {"samples": samples, "probes": recorded[: len(samples)].cpu().tolist(),
-                "reference": reference.cpu().tolist(), "stop_reason": stop_reason,
-                "clocks_replaced": runtime.clocks_replaced()}
+        self.kept_count = 0  # each block is answered once
+        return {"outputs": outputs.cpu().tolist(), "reference": reference.cpu().tolist()}
 
     # --------------------------------------------------------------- discovery
     @staticmethod
@@ -266,6 +304,8 @@ def serve(session: Session, request: Request) -> bytes:
             fields = session.image(request.args)
         elif request.op == "time":
             fields = session.time(request.args)
+        elif request.op == "challenge":
+            fields = session.challenge(request.args)
         elif request.op == "discover":
             fields = Session.discover(request.args)
         else:

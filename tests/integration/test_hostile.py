@@ -76,13 +76,16 @@ def _clean(tiny, tmp_path, plugin: Path):
         ("clock_tamper", r"^timing not credible: the submission replaced the clocks the harness reads "
                          r"\(time.perf_counter_ns\)$"),
         ("clock_tamper_deep", r"^timing not credible: the samples add up to [\d.]+ ms but the parent's clock measured "
-                              r"[\d.]+ ms around 3 repeats \(clocks slowed, or work done outside the timed region\)$"),
+                              r"[\d.]+ ms around 3 repeats and their challenge \(clocks slowed, or work done outside "
+                              r"the timed region\)$"),
         ("memoizes", r"^timing not credible: in \d+ of 9 timed repeats the output did not change when the input did "
                      r"\(a memoized or cached forward\)$"),
         ("emulates", r"^timing not credible: on A, a timed repeat's output differs by [\d.e+-]+ grey levels from the same "
                      r"input's output recomputed in a fresh process \(tolerance 0.013\): the timed forward was not the "
                      r"model's \(memoized, cached or substituted\)$"),
-        ("forges_reply", r"^timing not credible: on A, a timed repeat's output differs by"),
+        ("forges_reply", r"^timing not credible: the samples add up to 0.00 ms but the parent's clock measured [\d.]+ ms "
+                         r"around 3 repeats and their challenge \(clocks slowed, or work done outside the timed "
+                         r"region\)$"),
     ],
 )
 def test_each_attack_fails_alone_with_a_precise_reason(hostile_run, name, reason):

@@ -121,6 +121,7 @@ attack("mount", lambda: libc_call("mount", b"none", CONFIG["work_dir"].encode(),
 attack("umount", lambda: libc_call("umount2", CONFIG["readable_dir"].encode(), MNT_DETACH))
 attack("chroot", lambda: libc_call("chroot", CONFIG["work_dir"].encode()))
 attack("new_user_namespace", lambda: libc_call("unshare", CLONE_NEWUSER))
+attack("widen_cpu_affinity", lambda: os.sched_setaffinity(0, range(os.cpu_count() or 1)))
 
 
 def torch_work() -> float:

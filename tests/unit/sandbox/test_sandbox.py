@@ -145,7 +145,7 @@ def test_every_escape_is_denied(probed):
                 "parent_cwd_file", "parent_root_hidden", "parent_environ", "parent_cmdline", "parent_fd_open",
                 "parent_mem", "parent_signal", "sibling_signal", "sibling_ptrace", "tcp_connect", "mount", "umount",
                 "chroot", "write_harness_package", "write_hidden_dir_0", "unix_connect",
-                "new_user_namespace", "read_etc_shadow"}
+                "new_user_namespace", "read_etc_shadow", "widen_cpu_affinity"}
     assert expected <= set(outcome["attacks"]), "the probe skipped some attacks"
     assert outcome["written"] == [], "files appeared on the host outside the work dir"
     assert not outcome["marker_exists"], "the child wrote into the host's /tmp"
@@ -398,10 +398,11 @@ def test_policy_paths_the_sandbox_must_own_are_refused(tmp_path, field, path, me
 
 def test_seccomp_program_shape():
     program = sandbox_landlock.seccomp_program("x86_64")
-    assert program[:2] == [(0x20, 0, 0, 4), (0x15, 0, 15, 0xC000003E)]  # load arch; foreign ABI -> EPERM
+    assert program[:2] == [(0x20, 0, 0, 4), (0x15, 0, 16, 0xC000003E)]  # load arch; foreign ABI -> EPERM
     assert program[-3:] == [(0x06, 0, 0, 0x5000D), (0x06, 0, 0, 0x50001), (0x06, 0, 0, 0x50026)]
     jumps = [(i, jt, jf) for i, (code, jt, jf, _) in enumerate(program) if code & 0x07 == 0x05]  # BPF_JMP class
-    assert len(jumps) == 9 and all(i + 1 + max(jt, jf) < len(program) for i, jt, jf in jumps)
+    assert (0x15, 11, 0, 203) in program  # sched_setaffinity -> EPERM: a pinned worker stays on its cores
+    assert len(jumps) == 10 and all(i + 1 + max(jt, jf) < len(program) for i, jt, jf in jumps)
     assert sandbox_landlock.seccomp_program("riscv64") is None
 
 
