@@ -1,20 +1,23 @@
-"""LGVAN: Local-Global Visual Attention Network (NTIRE 2023 ESR factsheet).
+"""LGVAN: Local-Global Visual Attention Network (NTIRE 2023 ESR, team 18 "Dase-IDEALab").
 
-Written from the factsheet's description; no trained weights ship with the harness.
+The network the team released (charonf/LGVAN-NTIRE2023-ESR), 32 channels and nine blocks,
+input and output in 0..1. Module names follow the team's checkpoint
+``ntire2023_lgvan_team18.pth`` (weights under ``params_ema``), spellings included
+(``atten``, ``MLP``, ``upsapling``).
 
-- A 3x3 conv head (3 -> 32), nine local-global attention blocks, a 3x3 conv tail with
-  a global residual from the head, and a 3x3 conv to 3*16 channels + PixelShuffle(4).
-- Block: ``x + LGCA(x)`` then ``x + LEFN(x)`` (no normalisation layers).
-- LGCA (local-global convolutional attention): a 1x1 conv, then the sum of four
-  depthwise branches -- 5x5 followed by 5x5 dilated by 3 (the "global" branch, a 17x17
-  receptive field), 1x3 followed by 3x1, 1x5 followed by 5x1, and identity -- then a
-  1x1 conv; the result multiplies the block input.
-- LEFN (local enhanced feed-forward): 1x1 expansion, 3x3 depthwise conv with its own
-  residual, GELU, 1x1 contraction.
+- ``conv_first`` (3x3, 3 -> 32), nine blocks, ``conv_after_body`` (3x3, two groups) plus
+  the ``conv_first`` output; ``upsapling``: twice a 1x1 conv to 128 channels and
+  PixelShuffle(2); LeakyReLU(0.2); ``conv_last`` (3x3, 32 -> 3); plus the input, bilinearly
+  upscaled x4.
+- A block is an attention unit then a feed-forward unit, each normalised first by a
+  LayerNorm over channels and added back through a learnt per-channel ``scale``.
+- The attention's spatial gate sums four depthwise paths over a 1x1 projection: 5x5 then
+  5x5 dilated by 3; 1x5 then 5x1; 1x3 then 3x1 (both strip pairs padded as released, see
+  ``SpatialGate``); and the projection itself.
 
-The factsheet gives neither the LEFN expansion ratio nor whether the blocks normalise;
-2.5 (80 hidden channels) without normalisation is the choice that reproduces the
-reported 0.1182 M parameters (see docs/architectures.md).
+The LeakyReLU is a module and the LayerNorm is written out element-wise, as in the team's
+code: the NTIRE 2023 FLOP counter counts ``nn.LeakyReLU`` calls, and fvcore would count a
+``layer_norm`` operator but skips element-wise arithmetic.
 """
 
 from __future__ import annotations
@@ -23,76 +26,132 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ntire_bench.archs.blocks import pixelshuffle_upsampler
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of an NCHW tensor: biased variance, ``eps`` inside the root."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(dim=1, keepdim=True)
+        variance = centred.pow(2).mean(dim=1, keepdim=True)
+        normalised = centred / torch.sqrt(variance + self.eps)
+        return self.weight[:, None, None] * normalised + self.bias[:, None, None]
 
 
-def _dw(channels: int, kernel: tuple[int, int], dilation: int = 1) -> nn.Conv2d:
-    pad = (dilation * (kernel[0] - 1) // 2, dilation * (kernel[1] - 1) // 2)
-    return nn.Conv2d(channels, channels, kernel, padding=pad, dilation=dilation, groups=channels)
+def depthwise_conv(
+    channels: int,
+    kernel: int | tuple[int, int],
+    padding: int | tuple[int, int],
+    dilation: int = 1,
+    bias: bool = True,
+) -> nn.Conv2d:
+    """A depthwise conv (one filter per channel)."""
+    return nn.Conv2d(channels, channels, kernel, padding=padding, dilation=dilation, groups=channels, bias=bias)
 
 
-class LGCA(nn.Module):
-    """Local-global convolutional attention: multi-branch depthwise context, used as a gate."""
+class SpatialGate(nn.Module):
+    """``x * conv1(wide + strip5 + p + strip3)`` with ``p = head(x)``; every path is depthwise.
+
+    ``wide`` is a 5x5 conv then a 5x5 conv dilated by 3 (a 17x17 field). In each strip
+    pair the released code pads the *other* axis: the 1xk conv pads k//2 rows (so the map
+    grows k-1 rows taller and k-1 columns narrower), the kx1 conv pads k//2 columns and
+    restores the size. Near the borders the pair therefore sees zero rows carrying the
+    first conv's bias; the padding is kept exactly as released.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.proj_in = nn.Conv2d(channels, channels, 1)
-        self.global_branch = nn.Sequential(_dw(channels, (5, 5)), _dw(channels, (5, 5), dilation=3))
-        self.strip3 = nn.Sequential(_dw(channels, (1, 3)), _dw(channels, (3, 1)))
-        self.strip5 = nn.Sequential(_dw(channels, (1, 5)), _dw(channels, (5, 1)))
-        self.proj_out = nn.Conv2d(channels, channels, 1)
+        self.head = nn.Conv2d(channels, channels, 1)
+        self.conv0 = depthwise_conv(channels, 5, padding=2)
+        self.conv_spatial = depthwise_conv(channels, 5, padding=6, dilation=3)
+        self.conv_v = depthwise_conv(channels, (1, 5), padding=(2, 0))
+        self.conv_h = depthwise_conv(channels, (5, 1), padding=(0, 2))
+        self.conv_v_2 = depthwise_conv(channels, (1, 3), padding=(1, 0))
+        self.conv_h_2 = depthwise_conv(channels, (3, 1), padding=(0, 1))
+        self.conv1 = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u = self.proj_in(x)
-        context = self.global_branch(u) + self.strip3(u) + self.strip5(u) + u
-        return x * self.proj_out(context)
+        projected = self.head(x)
+        wide = self.conv_spatial(self.conv0(projected))
+        strip5 = self.conv_h(self.conv_v(projected))
+        strip3 = self.conv_h_2(self.conv_v_2(projected))
+        return x * self.conv1(wide + strip5 + projected + strip3)
 
 
-class LEFN(nn.Module):
-    """Local enhanced feed-forward network: expand, depthwise 3x3 (+ itself), GELU, contract."""
+class AttentionUnit(nn.Module):
+    """``x + scale * proj_2(gate(gelu(proj_1(norm(x)))))``; the gate multiplies the post-GELU features."""
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.expand = nn.Conv2d(channels, hidden, 1)
-        self.dwconv = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
-        self.contract = nn.Conv2d(hidden, channels, 1)
+        self.norm = ChannelLayerNorm(channels)
+        self.scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.proj_1 = nn.Conv2d(channels, channels, 1)
+        self.spatial_gating_unit = SpatialGate(channels)
+        self.proj_2 = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.expand(x)
-        h = F.gelu(self.dwconv(h) + h)
-        return self.contract(h)
+        features = F.gelu(self.proj_1(self.norm(x)))
+        return self.proj_2(self.spatial_gating_unit(features)) * self.scale + x
 
 
-class LGAB(nn.Module):
-    """Local-global attention block: residual LGCA, then residual LEFN."""
+class FeedForwardUnit(nn.Module):
+    """``x + scale * fc2(gelu(h + dwconv(h)))`` with ``h = fc1(norm(x))``: 2x expansion, bias-free dwconv."""
 
-    def __init__(self, channels: int, hidden: int) -> None:
+    def __init__(self, channels: int, expansion: int = 2) -> None:
         super().__init__()
-        self.attn = LGCA(channels)
-        self.ffn = LEFN(channels, hidden)
+        hidden = channels * expansion
+        self.norm = ChannelLayerNorm(channels)
+        self.scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.dwconv = depthwise_conv(hidden, 3, padding=1, bias=False)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(x)
-        return x + self.ffn(x)
+        hidden = self.fc1(self.norm(x))
+        hidden = F.gelu(self.dwconv(hidden) + hidden)
+        return self.fc2(hidden) * self.scale + x
+
+
+class LGVANBlock(nn.Module):
+    """One block: the attention unit (``atten``), then the feed-forward unit (``MLP``)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.atten = AttentionUnit(channels)
+        self.MLP = FeedForwardUnit(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.MLP(self.atten(x))
 
 
 class LGVAN(nn.Module):
-    """LGVAN x4 (9 blocks, 32 channels); input and output in 0..1."""
+    """LGVAN x4 (NTIRE 2023 ESR team 18): 32 channels, nine blocks; input and output in 0..1."""
 
-    def __init__(
-        self,
-        channels: int = 32,
-        num_blocks: int = 9,
-        ffn_hidden: int = 80,
-        upscale: int = 4,
-        in_channels: int = 3,
-    ) -> None:
+    def __init__(self, channels: int = 32, num_blocks: int = 9, in_channels: int = 3, out_channels: int = 3) -> None:
         super().__init__()
-        self.head = nn.Conv2d(in_channels, channels, 3, padding=1)
-        self.body = nn.Sequential(*(LGAB(channels, ffn_hidden) for _ in range(num_blocks)))
-        self.tail = nn.Conv2d(channels, channels, 3, padding=1)
-        self.upsampler = pixelshuffle_upsampler(channels, in_channels, upscale)
+        self.upscale = 4
+        self.conv_first = nn.Conv2d(in_channels, channels, 3, padding=1)
+        self.layers = nn.ModuleList(LGVANBlock(channels) for _ in range(num_blocks))
+        self.conv_after_body = nn.Conv2d(channels, channels, 3, padding=1, groups=2)
+        self.upsapling = nn.Sequential(
+            nn.Conv2d(channels, channels * 4, 1),
+            nn.PixelShuffle(2),
+            nn.Conv2d(channels, channels * 4, 1),
+            nn.PixelShuffle(2),
+        )
+        self.act = nn.LeakyReLU(0.2)
+        self.conv_last = nn.Conv2d(channels, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shallow = self.head(x)
-        return self.upsampler(self.tail(self.body(shallow)) + shallow)
+        shallow = self.conv_first(x)
+        deep = shallow
+        for block in self.layers:
+            deep = block(deep)
+        features = self.conv_after_body(deep) + shallow
+        detail = self.conv_last(self.act(self.upsapling(features)))
+        return detail + F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)

@@ -1,7 +1,10 @@
-"""Architectures: reference complexity, strict loading, paper parameter counts, odd sizes, discovery."""
+"""Architectures: reference complexity, strict loading, paper parameter counts, the documented summary table,
+odd sizes, discovery."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -13,7 +16,6 @@ from ntire_bench.archs.dlgsanet import dlgsanet_light, dlgsanet_tiny
 from ntire_bench.archs.edsr_ggas import EDSR, edsr_baseline, edsr_baseline_ggas_cwss
 from ntire_bench.archs.efdn import EFDN
 from ntire_bench.archs.glanet import GLANet, glanet_small
-from ntire_bench.archs.lgvan import LGVAN
 from ntire_bench.archs.rlfn import RLFN
 from ntire_bench.archs.span import SPAN
 from ntire_bench.runner.discovery import discover
@@ -24,7 +26,7 @@ REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {"rlfn": RLFN, "span": SP
 
 # Submissions declared by this project's architecture files (submissions/ may hold others).
 OWN_SUBMISSIONS = {
-    "rlfn", "span", "efdn", "lgvan", "dlgsanet_tiny", "dlgsanet_light", "edsr_baseline", "edsr_ggas", "glanet",
+    "rlfn", "span", "efdn", "rfdn", "lgvan", "dlgsanet_tiny", "dlgsanet_light", "edsr_baseline", "edsr_ggas", "glanet",
 }
 
 
@@ -93,7 +95,6 @@ def test_wrong_checkpoint_names_missing_and_unexpected_keys(
 
 PAPER_PARAMS = [
     # factory, reported params, relative tolerance
-    pytest.param(LGVAN, 118_200, 0.03, id="lgvan"),
     pytest.param(dlgsanet_tiny, 572_000, 0.05, id="dlgsanet_tiny"),
     pytest.param(dlgsanet_light, 752_000, 0.05, id="dlgsanet_light"),
     pytest.param(edsr_baseline, 1_518_000, 0.01, id="edsr_baseline"),
@@ -110,7 +111,6 @@ def test_paper_parameter_count(factory: Callable[[], nn.Module], reported: int, 
 
 # Exact counts as documented in docs/architectures.md (regression guard for the docs).
 DOCUMENTED_PARAMS = {
-    "lgvan": (LGVAN, 118_048),
     "dlgsanet_tiny": (dlgsanet_tiny, 569_832),
     "dlgsanet_light": (dlgsanet_light, 745_488),
     "edsr_baseline": (edsr_baseline, 1_517_571),
@@ -132,7 +132,6 @@ def test_documented_parameter_count(name: str) -> None:
 # figure at the documented size without the cost of tracing it.
 DOCUMENTED_FLOPS = [
     # factory, documented input (H, W), documented fvcore FLOPs, small input (H, W)
-    pytest.param(LGVAN, (256, 256), 7_464_812_544, (32, 32), id="lgvan"),
     pytest.param(dlgsanet_tiny, (180, 320), 34_556_767_200, (18, 32), id="dlgsanet_tiny"),
     pytest.param(dlgsanet_light, (180, 320), 45_254_544_000, (18, 32), id="dlgsanet_light"),
     pytest.param(edsr_baseline, (256, 256), 129_978_925_056, (32, 32), id="edsr_baseline"),
@@ -159,6 +158,49 @@ def test_documented_fvcore_flops(
 def _own_entries(repo_root: Path) -> dict:
     entries = discover([repo_root / "submissions"], include_entry_points=False)
     return {e.name: e for e in entries if e.name in OWN_SUBMISSIONS}
+
+
+# --- docs/architectures.md: the summary table against the shipped declarations ---------
+
+
+def _documented_summary(repo_root: Path) -> dict[str, dict]:
+    """The rows of the summary table: submission -> data range, params, FLOPs, activations, convs."""
+    text = (repo_root / "docs" / "architectures.md").read_text()
+    table = text.split("## Summary", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines():
+        match = re.match(r"^\| `(\w+)` \| 0\.\.(1|255) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \| (\d+) \|", line)
+        if match:
+            name, data_range, *counts = match.groups()
+            params, flops, activations, convs = (int(c.replace(",", "")) for c in counts)
+            rows[name] = {"data_range": float(data_range), "params": params, "flops": flops,
+                          "activations": activations, "num_conv": convs}
+    return rows
+
+
+def test_summary_table_lists_every_shipped_submission_with_its_parameters(repo_root: Path) -> None:
+    documented = _documented_summary(repo_root)
+    assert set(documented) == OWN_SUBMISSIONS
+    for name, entry in _own_entries(repo_root).items():
+        (submission,) = [s for s in import_plugin_file(Path(entry.source)) if s.name == name]
+        assert documented[name]["data_range"] == entry.info.data_range, name
+        assert documented[name]["params"] == params(submission.model()), name
+
+
+def test_summary_table_gives_the_official_figures_of_the_reference_networks(
+    repo_root: Path, shared_dir: Path, set5_reference: dict
+) -> None:
+    # The measurement itself is checked against the same files by test_reference_complexity_is_exact
+    # and tests/unit/archs/test_ntire2023_networks.py.
+    documented = _documented_summary(repo_root)
+    official = {name: set5_reference["models"][name] for name in REFERENCE_MODELS}
+    ntire2023 = json.loads((shared_dir / "reference" / "ntire2023_lgvan.json").read_text())["models"]
+    for name, key in (("lgvan", "18_LGVAN"), ("rfdn", "00_RFDN_baseline")):
+        official[name] = {**ntire2023[key], "flops": ntire2023[key]["flops_fvcore"]}
+    for name, figures in official.items():
+        row = documented[name]
+        assert [row[k] for k in ("params", "flops", "activations", "num_conv")] == [
+            figures[k] for k in ("params", "flops", "activations", "num_conv")], name
 
 
 def test_every_submission_is_discoverable(repo_root: Path) -> None:
