@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ntire_bench.cli.common import DataError, named_datasets
-from ntire_bench.codabench.spec import DEFAULT_BUNDLE_EDITION, VALID_DATASET
+from ntire_bench.codabench.spec import DEFAULT_BUNDLE_EDITION, DEFAULT_DOCKER_IMAGE, DEFAULT_QUEUE_TIME_LIMIT_S, VALID_DATASET, WORKER_BASE_IMAGE
 
 
 def _threshold_overrides(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
@@ -259,59 +259,101 @@ def codabench_ingest_command(submission_dir, input_dir, output_dir, edition, dat
                                    log=lambda m: click.echo(m, err=True)))
 
 
+def _queue_vhost(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from ntire_bench.codabench.validate_common import is_uuid
+
+    if value is not None and not is_uuid(value):
+        raise click.BadParameter(f"{value!r} is not a UUID: give the queue's vhost (the UUID on its Codabench page), "
+                                 "not its name", ctx=ctx, param=param)
+    return value
+
+
+_TIMES = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
 @codabench_group.command("bundle")
 @click.option("--edition", default=DEFAULT_BUNDLE_EDITION, show_default=True, metavar="NAME|FILE.yaml",
               help="Scoring edition (a file is bundled with the programs).")
 @click.option("--out", "out_zip", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The bundle zip to write.")
 @click.option("--title", default=None, help="Competition title.")
-@click.option("--docker-image", default=None, help="Image the programs run in.")
-@click.option("--requirement", default=None,
-              help="What the programs pip-install first [default: this ntire-bench version].")
-@click.option("--no-install", is_flag=True, help="The image already has ntire-bench: install nothing.")
-@click.option("--queue", default=None, help="Codabench queue (a GPU worker's vhost) for the code phase.")
+@click.option("--docker-image", default=None, metavar="REGISTRY/NAME:TAG",
+              help="The image the programs run in, built from the bundle's worker_image/ and pushed where the "
+                   f"workers can pull it [default: the placeholder {DEFAULT_DOCKER_IMAGE}].")
+@click.option("--base-image", default=None, metavar="IMAGE",
+              help=f"CUDA PyTorch image worker_image/Dockerfile builds on [default: {WORKER_BASE_IMAGE}].")
+@click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="The ntire-bench wheel the image installs [default: built from this checkout].")
+@click.option("--queue", default=None, metavar="VHOST", callback=_queue_vhost,
+              help="Vhost (a UUID) of the Codabench queue the whole competition runs on, every phase included. "
+                   f"Without one, Codabench's default queue runs it and cuts every phase's time limit to "
+                   f"{DEFAULT_QUEUE_TIME_LIMIT_S} s (the Final phase's 3600 s included).")
 @click.option("--contact-email", default=None, help="Organisers' contact address.")
-@click.option("--dev-start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
-              help="Development phase start (UTC).")
-@click.option("--test-start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
-              help="Final (code) phase start, the development phase's end (UTC).")
-@click.option("--test-end", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), default=None,
-              help="Final phase end (UTC).")
+@click.option("--dev-start", type=click.DateTime(_TIMES), default=None, help="Development phase start (UTC).")
+@click.option("--test-start", type=click.DateTime(_TIMES), default=None,
+              help="Final (code) phase start (UTC); the development phase ends one second before.")
+@click.option("--test-end", type=click.DateTime(_TIMES), default=None, help="Final phase end (UTC).")
 @click.option("--lock-phases/--no-lock-phases", default=True, show_default=True,
               help="One scoring program per phase kind, told its phase: an upload can never pass for code output.")
-def codabench_bundle_command(edition, out_zip, title, docker_image, requirement, no_install, queue, contact_email,
+def codabench_bundle_command(edition, out_zip, title, docker_image, base_image, wheel, queue, contact_email,
                              dev_start, test_start, test_end, lock_phases):
-    """Write the Codabench competition bundle: competition.yaml, pages, scoring and ingestion programs, README.
+    """Write the Codabench competition bundle: competition.yaml, pages, programs, README and worker_image/.
 
-    The HR reference zips and LR input zips are the organiser's to add (listed on stderr).
+    The programs run ntire-bench from the competition's docker image and install nothing (workers
+    may have no network): build worker_image/ (Dockerfile, pinned requirements, this harness's
+    wheel), push it, and pass its name as --docker-image. The HR reference zips and LR input zips
+    are the organiser's to add (listed on stderr).
     """
     import dataclasses
 
     from ntire_bench.codabench.spec import BundleError, BundleSpec, ntire_phases
-    from ntire_bench.codabench.bundle import organiser_data_files, write_bundle
+    from ntire_bench.codabench.bundle import competition_yaml, organiser_data_files, write_bundle
+    from ntire_bench.codabench.validate import competition_warnings
 
-    if no_install and requirement:
-        raise click.UsageError("pass --requirement SPEC or --no-install, not both")
-    spec = BundleSpec(edition=edition, lock_phases=lock_phases)
     dates = {k: v for k, v in (("dev_start", dev_start), ("test_start", test_start), ("test_end", test_end)) if v}
     changes = {"phases": ntire_phases(**dates)} if dates else {}
-    if title:
-        changes["title"] = title
-    if docker_image:
-        changes["docker_image"] = docker_image
-    if no_install or requirement:
-        changes["harness_requirement"] = requirement or None
-    if queue:
-        changes["queue"] = queue
-    if contact_email:
-        changes["contact_email"] = contact_email
+    for key, value in (("title", title), ("docker_image", docker_image), ("base_image", base_image),
+                       ("queue", queue), ("contact_email", contact_email)):
+        if value:
+            changes[key] = value
+    spec = dataclasses.replace(BundleSpec(edition=edition, lock_phases=lock_phases), **changes)
     try:
-        path = write_bundle(dataclasses.replace(spec, **changes), out_zip)
+        path = write_bundle(spec, out_zip, wheel=wheel)
     except (BundleError, OSError) as exc:
         raise DataError(str(exc)) from None
     click.echo(f"bundle written to {path}")
-    for name in organiser_data_files(dataclasses.replace(spec, **changes)):
+    for name in organiser_data_files(spec):
         click.echo(f"add before uploading: {name}", err=True)
+    if spec.docker_image == DEFAULT_DOCKER_IMAGE:
+        click.echo(f"before uploading: build worker_image/, push it and regenerate with --docker-image "
+                   f"REGISTRY/NAME:TAG (docker_image is the placeholder {DEFAULT_DOCKER_IMAGE}; see README.md)", err=True)
+    for warning in competition_warnings(competition_yaml(spec)):
+        click.echo(f"warning: {warning}", err=True)
+
+
+@codabench_group.command("check")
+@click.argument("bundle_zip", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def codabench_check_command(bundle_zip):
+    """Check a bundle zip against what Codabench enforces when it unpacks one (docs/codabench.md).
+
+    Prints each problem on stdout (exit 1 when there is one) and each warning, something Codabench
+    accepts but silently changes, on stderr.
+    """
+    from ntire_bench.codabench.archive import check_bundle
+    from ntire_bench.codabench.spec import BundleError
+
+    try:
+        report = check_bundle(bundle_zip)
+    except BundleError as exc:
+        raise DataError(str(exc)) from None
+    for problem in report.problems:
+        click.echo(problem)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if report.problems:
+        click.echo(f"{bundle_zip}: {len(report.problems)} problem(s); Codabench would refuse or break on it", err=True)
+        sys.exit(1)
+    click.echo(f"{bundle_zip}: valid")
 
 
 COMMANDS = (score_command, gate_command, evaluate_command, codabench_group)

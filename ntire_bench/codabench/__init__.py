@@ -8,7 +8,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "spec": ["BundleError", "BundleSpec"],
     "bundle": ["write_bundle"],
-    "archive": ["validate_bundle"],
+    "archive": ["BundleReport", "check_bundle", "validate_bundle"],
     "programs": ["score_program"],
     "ingest": ["ingest_program"],
 })

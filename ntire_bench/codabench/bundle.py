@@ -1,21 +1,21 @@
-"""Codabench competition bundle: generate one for an NTIRE-style ESR challenge, and check one.
+"""Codabench competition bundle: generate one for an NTIRE-style ESR challenge.
 
 The bundle follows Codabench's v2 ``competition.yaml`` format. A development phase takes
 uploads of SR images for the validation LR set and scores their PSNR; a final phase takes
 code, which an ingestion program runs, and ranks by ``Score_Final``. Both programs are thin
-``metadata.yaml`` files that call this harness inside the competition's docker image.
+``metadata.yaml`` files that run this harness inside the competition's docker image, which
+must hold it: ``worker_image/`` is the build context of such an image (image.py), and no
+program installs anything at run time.
 
-Codabench facts this module relies on (from its documentation and its v2 unpacker):
-every phase is attached to the *first* leaderboard; ``scores.json`` keys that match no
-column are dropped silently; a column with ``computation`` is filled by Codabench and must
-not be written; column titles and keys are at most 36 characters; phases must not overlap
-and every phase but the last needs an end; times are read as UTC (an offset is discarded).
+What Codabench enforces is checked by validate.py (its rules cite Codabench's code); the
+generated ``competition.yaml`` passes it before anything is written. Phase times are written
+as quoted ``'YYYY-MM-DD HH:MM:SS'`` strings, the one form Codabench reads with its time of day.
 
 The harness never bundles ground truth: the organiser adds the HR reference zips (and the
 LR input zips of code phases) named by :func:`organiser_data_files`. An edition given as a
 YAML file is copied into each program folder as ``edition.yaml`` (the programs run there).
-The programs themselves are in codabench.py and codabench_ingest.py, the bundle's pages in codabench_pages.py and the
-checker in codabench_validate.py; docs/codabench.md is the organiser's guide.
+The programs are programs.py and ingest.py, the pages pages.py; docs/codabench.md is the
+organiser's guide.
 """
 
 from __future__ import annotations
@@ -33,31 +33,12 @@ import yaml
 
 from ntire_bench.scoring.editions import Edition, EditionError, load_edition
 from ntire_bench.codabench.pages import pages_text, readme_text
+from ntire_bench.codabench.image import build_harness_wheel, worker_image_files
 from ntire_bench.codabench.validate import validate_competition_yaml
-from ntire_bench.codabench.spec import BundleError, BundleSpec, CODE_PHASE, COLUMN_KEYS, DEFAULT_BUNDLE_EDITION, EDITION_FILE, INGESTION_PROGRAM_DIR, LEADERBOARD_KEY, PHASE_KINDS, PhaseSpec, RESULTS_PHASE, RESULTS_SCORING_PROGRAM_DIR, SCORING_PROGRAM_DIR, input_path, reference_path
+from ntire_bench.codabench.validate_common import is_uuid
+from ntire_bench.codabench.spec import BundleError, BundleSpec, CODE_PHASE, COLUMN_KEYS, DEFAULT_BUNDLE_EDITION, EDITION_FILE, INGESTION_PROGRAM_DIR, LEADERBOARD_KEY, PHASE_KINDS, PhaseSpec, RESULTS_PHASE, RESULTS_SCORING_PROGRAM_DIR, SCORING_PROGRAM_DIR, TIME_FORMAT, WORKER_IMAGE_DIR, input_path, reference_path
 
-
-class _PlainDumper(yaml.SafeDumper):
-    """Writes a repeated value (a phase end that is the next start) in full, never as an alias."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-# --------------------------------------------------------------------------- generation
 _PAGES = (("overview", "Overview"), ("evaluation", "Evaluation"), ("submission", "Submission"), ("terms", "Terms"))
-
-
-def program_command(command: str, requirement: str | None) -> str:
-    """The ``metadata.yaml`` command: ``command`` itself, or a ``sh -c`` that pip-installs first.
-
-    Codabench hands the string to docker, which splits it like a shell but runs no shell,
-    so chaining two steps needs an explicit ``sh -c``.
-    """
-    if not requirement:
-        return command
-    inner = f"python -m pip install --quiet --no-cache-dir {shlex.quote(requirement)} && exec {command}"
-    return f"sh -c {shlex.quote(inner)}"
 
 
 def organiser_data_files(spec: BundleSpec) -> list[str]:
@@ -111,6 +92,9 @@ def _check_spec(spec: BundleSpec) -> Edition:
             raise BundleError(f"phase '{phase.name}': datasets is empty; name the sets it scores")
         if slugs.count(phase.slug) > 1:
             raise BundleError(f"phase '{phase.name}': another phase has the same name once lower-cased; rename one")
+    if spec.queue is not None and not is_uuid(spec.queue):
+        raise BundleError(f"BundleSpec.queue: {spec.queue!r} is not a UUID; give the vhost of your Codabench queue "
+                          "(a UUID, shown on the queue's page), which Codabench looks the queue up by")
     keys = [column.key for column in spec.columns]
     if spec.primary_key not in keys:
         raise BundleError(f"BundleSpec.primary_key: {spec.primary_key!r} is not a column key ({', '.join(keys)})")
@@ -137,12 +121,13 @@ def competition_yaml(spec: BundleSpec) -> dict[str, Any]:
             "index": index,
             "name": phase.name,
             "description": phase.description,
-            "start": phase.start,
-            "end": phase.end,
+            # A quoted string keeps its time of day; an unquoted YAML timestamp would load as a
+            # datetime, of which Codabench keeps only the day (validate_phases.codabench_time).
+            "start": phase.start.strftime(TIME_FORMAT),
+            "end": phase.end.strftime(TIME_FORMAT) if phase.end else None,
             "max_submissions_per_day": phase.max_submissions_per_day,
             "max_submissions": phase.max_submissions,
             "execution_time_limit": phase.execution_time_limit_s,
-            "accepts_only_result_submissions": phase.kind == RESULTS_PHASE,
             "tasks": [index],
         })
         if phase.end is None:
@@ -181,20 +166,19 @@ def competition_yaml(spec: BundleSpec) -> dict[str, Any]:
     return data
 
 
-def write_bundle(spec: BundleSpec, out_zip: Path) -> Path:
+def write_bundle(spec: BundleSpec, out_zip: Path, *, wheel: Path | None = None) -> Path:
     """Write the competition bundle zip for ``spec``; return its path.
 
-    The generated ``competition.yaml`` is validated (with ``COLUMN_KEYS`` as the scoring
-    program's keys) before anything is written; ``BundleError`` lists what is wrong. The
-    zip is reproducible: fixed timestamps, sorted members.
+    ``wheel`` is the harness wheel ``worker_image/`` installs; by default it is built from this
+    checkout. The generated ``competition.yaml`` is validated (with ``COLUMN_KEYS`` as the
+    scoring program's keys) before anything is written; ``BundleError`` lists what is wrong.
+    The zip is reproducible for a given wheel: fixed timestamps, sorted members.
     """
-
-
     edition = _check_spec(spec)
     needs_ingestion = any(phase.kind == CODE_PHASE for phase in spec.phases)
     data = competition_yaml(spec)
     files: dict[str, bytes] = {
-        "competition.yaml": yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100).encode(),
+        "competition.yaml": yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100).encode(),
         "logo.png": make_logo(),
         "README.md": readme_text(spec).encode(),
     }
@@ -211,6 +195,9 @@ def write_bundle(spec: BundleSpec, out_zip: Path) -> Path:
             files[f"{program}/{EDITION_FILE}"] = edition_text
     for name, text in pages_text(spec, edition).items():
         files[f"pages/{name}.md"] = text.encode()
+    with tempfile.TemporaryDirectory(prefix="ntire-bench-bundle-") as scratch:
+        for name, content in worker_image_files(spec, wheel or build_harness_wheel(Path(scratch))).items():
+            files[f"{WORKER_IMAGE_DIR}/{name}"] = content
 
     written_back = yaml.safe_load(files["competition.yaml"])
     problems = validate_competition_yaml(written_back, COLUMN_KEYS, set(files) | set(organiser_data_files(spec)))
@@ -235,8 +222,8 @@ def write_bundle(spec: BundleSpec, out_zip: Path) -> Path:
 
 
 def _metadata_yaml(command: str, spec: BundleSpec) -> bytes:
-    resolved = program_command(command.replace("{edition}", shlex.quote(edition_argument(spec))),
-                               spec.harness_requirement)
+    """A program's ``metadata.yaml``: the command alone, run from the image (nothing is installed first)."""
+    resolved = command.replace("{edition}", shlex.quote(edition_argument(spec)))
     return yaml.safe_dump({"command": resolved}, sort_keys=False, width=1000).encode()
 
 

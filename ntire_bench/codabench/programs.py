@@ -8,10 +8,11 @@ own folder):
 - ingestion: ``/app/ingested_program`` (the participant's code), ``/app/input_data`` (LR
   inputs), ``/app/output`` (becomes the scoring program's ``input/res``).
 
-Exit conventions. The worker does not look at a program's exit status: a submission is
-*Failed* exactly when the scoring program writes no ``scores.json``; stderr is shown to the
-participant in the scoring log. So a submission that cannot be scored writes no scores file,
-one line on stderr, the full list of reasons in ``detailed_results.html`` and exits 1; an
+Exit conventions. A submission is *Failed* when the scoring program exits non-zero (compute
+workers since 2025-10, compute_worker.py ``start``) or writes no ``scores.json`` (every worker);
+either way no scores and no scoring output are uploaded, while its stderr (the scoring log) and
+``detailed_results.html`` are. So a submission that cannot be scored writes no scores file, one
+line on stderr, the full list of reasons in ``detailed_results.html`` and exits 1; an
 organiser-side problem (reference data, baseline, settings) does the same with exit 2. A
 scored submission exits 0 and writes a value for every leaderboard column: Codabench stores
 each as a decimal (at most 10 integer digits) and cannot store null. A column a submission has
@@ -23,7 +24,7 @@ detailed results).
 against the baseline's results: measured in the same job when ``input_data/baseline/`` holds
 the baseline's plugin (the ingestion program times it next to the submission), else read from
 ``input/ref/baseline.json`` (a results file the organiser measured with the same image,
-harness version, settings and GPU model). The ingestion program is codabench_ingest.py;
+harness version, settings and GPU model). The ingestion program is ingest.py;
 docs/codabench.md has the layouts.
 """
 
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ntire_bench.util.version import __version__
+from ntire_bench.codabench.worker_metadata import WorkerMetadataError, submission_exit_code
 from ntire_bench.codabench.spec import COLUMNS, COLUMN_KEYS, DEFAULT_BUNDLE_EDITION, NOT_RANKED_VALUE, NO_PSNR_VALUE, PSNR_COLUMNS, VALID_DATASET
 from ntire_bench.data.datasets import IMAGE_SUFFIXES
 from ntire_bench.scoring.editions import Edition, EditionError, load_edition
@@ -194,6 +196,13 @@ def _score_code(res: Path, ref: Path, references: list[ReferenceSet], edition: E
                 thresholds: Mapping[str, float] | None, scratch: Path, workers: int | None,
                 outcome: ProgramOutcome) -> None:
     """Code phase: PSNR from the SR images the ingestion wrote, then Score_Final against the baseline."""
+    try:
+        own_command = submission_exit_code(res)
+    except WorkerMetadataError as exc:
+        raise SetupError(str(exc)) from None
+    if own_command is not None:  # it ran beside the ingestion, with the GPU and the output folder (worker_metadata.py)
+        raise Rejected(f"your submission's metadata has a command, which the worker ran beside the ingestion (exit "
+                       f"code {own_command}); remove the command: the organisers' ingestion program runs your code")
     manifest = read_manifest(res)
     record = read_result(res / manifest["results"])
     outcome.result = record

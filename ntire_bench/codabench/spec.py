@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ntire_bench.util.version import __version__
 
@@ -31,7 +31,27 @@ TEST_DATASET = "DIV2K_LSDIR_test"
 DEFAULT_BUNDLE_EDITION = "ntire2026"
 
 
-DEFAULT_DOCKER_IMAGE = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
+# The CUDA PyTorch image the worker image is built on (worker_image/Dockerfile); its torch is the one this
+# harness is tested with. The programs need the harness inside the image: nothing is installed at run time.
+WORKER_BASE_IMAGE = "pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime"
+
+
+# competition.yaml's docker_image until the organiser names the image they built and pushed. A short name
+# resolves to Docker Hub's official-image namespace, where nobody but Docker can publish it: a worker fails
+# to pull it ("Pull for ... failed!") rather than running a stranger's image.
+DEFAULT_DOCKER_IMAGE = f"ntire-bench-worker:{__version__}"
+
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # how phase times are written (UTC), as quoted strings
+
+
+WORKER_IMAGE_DIR = "worker_image"  # in the bundle: the Dockerfile, the pinned requirements and the harness wheel
+
+
+# Without a queue of its own, a competition runs on Codabench's default queue, where every phase's
+# execution_time_limit is cut to the site's MAX_EXECUTION_TIME_LIMIT (src/apps/competitions/tasks.py,
+# _send_to_compute_worker; 600 s unless the site sets it otherwise).
+DEFAULT_QUEUE_TIME_LIMIT_S = 600
 
 
 DEFAULT_SCORING_COMMAND = "ntire-bench codabench score --input /app/input --output /app/output --edition {edition}"
@@ -158,13 +178,14 @@ def ntire_phases(
 ) -> tuple[PhaseSpec, PhaseSpec]:
     """The two NTIRE ESR phases: SR uploads on the validation set, then code on valid + test.
 
-    The default dates are placeholders for the organiser to replace.
+    Development ends one second before Final starts: Codabench refuses a phase that starts at the
+    very moment the previous one ends. The default dates are placeholders for the organiser to replace.
     """
     development = PhaseSpec(
         name="Development",
         kind=RESULTS_PHASE,
         start=dev_start,
-        end=test_start,
+        end=test_start - timedelta(seconds=1),
         datasets=(valid_dataset,),
         description=f"Upload the x4 SR outputs of the {valid_dataset} LR images; scored by PSNR.",
         max_submissions_per_day=5,
@@ -189,9 +210,11 @@ def ntire_phases(
 class BundleSpec:
     """Everything ``write_bundle`` needs. ``{edition}`` in a command becomes ``edition``.
 
-    ``harness_requirement`` is pip-installed in the container before each program runs
-    (that needs network on the compute worker); set it to None when ``docker_image``
-    already contains the harness.
+    ``docker_image`` must hold the harness: the programs run it and install nothing (compute
+    workers may have no network). The bundle's ``worker_image/`` builds such an image on
+    ``base_image``. ``queue`` is the vhost (a UUID) of the Codabench queue the whole
+    competition runs on; without one, every phase's time limit is capped at the default
+    queue's (``DEFAULT_QUEUE_TIME_LIMIT_S``).
     """
 
     title: str = "NTIRE 2026 Efficient Super-Resolution Challenge (x4)"
@@ -204,7 +227,7 @@ class BundleSpec:
     columns: tuple[LeaderboardColumn, ...] = COLUMNS
     primary_key: str = PRIMARY_SCORE_KEY
     docker_image: str = DEFAULT_DOCKER_IMAGE
-    harness_requirement: str | None = f"ntire-bench=={__version__}"
+    base_image: str = WORKER_BASE_IMAGE
     scoring_command: str = DEFAULT_SCORING_COMMAND
     ingestion_command: str = DEFAULT_INGESTION_COMMAND
     submission_rule: str = "Force_Last"

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from support.set5_run import VALID, Set5Run, set5_run
 
 from ntire_bench.cli.main import main
+from ntire_bench.util.version import __version__
 from ntire_bench.codabench.programs import (DETAILED_FILE, EXIT_OK, EXIT_REJECTED, EXIT_SETUP, INGESTION_MANIFEST, NOT_RANKED, SCORES_FILE, leaderboard_scores, score_program)
 from ntire_bench.codabench.ingest import IngestionOptions, ingest_program
 from ntire_bench.codabench.spec import COLUMN_KEYS
@@ -40,6 +41,8 @@ runtime_datasets: [DIV2K_LSDIR_valid]
 runs: 1
 """
 FAST = ["--timing", "fixed", "--warmup", "0", "--repeats", "1"]  # the settings set5_run measured with
+# The file the compute worker writes into a step's output (compute_worker.py push_output), as yaml.dump writes it.
+WORKER_METADATA = "elapsedTime: 12.5\nexitCode: {exit_code}\ningestionElapsedTime: 12.5\ningestionExitCode: 0\n"
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +50,19 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Set5Run:
     return set5_run(tmp_path_factory.getbasetemp())
 
 
-def _bundle(tmp_path: Path, *options: str) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for the harness wheel worker_image/ carries: here the programs run this environment's harness
+    (test_codabench_offline.py installs the real wheel and runs them with no network)."""
+    path = tmp_path_factory.mktemp("wheel") / f"ntire_bench-{__version__}-py3-none-any.whl"
+    path.write_bytes(b"stand-in")
+    return path
+
+
+def _bundle(tmp_path: Path, wheel: Path, *options: str) -> tuple[Path, Path]:
     """Generate a bundle with the CLI, unzip it; return (zip, folder)."""
     out = tmp_path / "bundle.zip"
-    result = CliRunner().invoke(main, ["codabench", "bundle", "--out", str(out), *options])
+    result = CliRunner().invoke(main, ["codabench", "bundle", "--out", str(out), "--wheel", str(wheel), *options])
     assert result.exit_code == 0, result.output
     folder = tmp_path / "bundle"
     with zipfile.ZipFile(out) as archive:
@@ -70,7 +82,7 @@ def _worker_command(program: Path, app: Path) -> list[str]:
     """The metadata.yaml command with the container's /app paths pointing at ``app``."""
     command = yaml.safe_load((program / "metadata.yaml").read_text())["command"]
     args = shlex.split(command)
-    assert args[:2] == ["ntire-bench", "codabench"], command  # bundled with --no-install: the bare command
+    assert args[:2] == ["ntire-bench", "codabench"], command  # the bare command: nothing is installed first
     beside_python = Path(sys.executable).with_name("ntire-bench")  # this environment's console script
     executable = str(beside_python) if beside_python.exists() else shutil.which("ntire-bench") or "ntire-bench"
     return [executable, *(a.replace("/app/", f"{app}/") for a in args[1:])]
@@ -95,17 +107,18 @@ def _leaderboard_keys(bundle_dir: Path) -> list[str]:
 # --------------------------------------------------------------------------- the bundle
 
 
-def test_generated_bundle_passes_the_schema_check(tmp_path: Path) -> None:
-    out, folder = _bundle(tmp_path, "--edition", "ntire2026")
+def test_generated_bundle_passes_the_schema_check(tmp_path: Path, wheel: Path) -> None:
+    out, folder = _bundle(tmp_path, wheel, "--edition", "ntire2026")
     data = yaml.safe_load((folder / "competition.yaml").read_text())
     members = zipfile.ZipFile(out).namelist()
     assert validate_competition_yaml(data, COLUMN_KEYS) == []
     organiser = ["reference_data/development_hr.zip", "reference_data/final_hr.zip", "input_data/final_lr.zip"]
     problems = validate_competition_yaml(data, COLUMN_KEYS, members)
     assert problems == [f"{where}: '{name}' is not in the bundle; add it (or the UUID key of a dataset already on "
-                        "Codabench)" for where, name in (("tasks[0].reference_data", organiser[0]),
-                                                         ("tasks[1].input_data", organiser[2]),
-                                                         ("tasks[1].reference_data", organiser[1]))]
+                        f'Codabench) (Codabench says: Cannot find dataset: "{name}")'
+                        for where, name in (("tasks[0].reference_data", organiser[0]),
+                                            ("tasks[1].input_data", organiser[2]),
+                                            ("tasks[1].reference_data", organiser[1]))]
     complete = tmp_path / "complete.zip"
     shutil.copy(out, complete)
     with zipfile.ZipFile(complete, "a") as archive:
@@ -114,33 +127,37 @@ def test_generated_bundle_passes_the_schema_check(tmp_path: Path) -> None:
     assert validate_bundle(complete) == []
     for program in ("scoring_program_results", "scoring_program", "ingestion_program"):
         command = yaml.safe_load((folder / program / "metadata.yaml").read_text())["command"]
-        assert command.startswith("sh -c 'python -m pip install --quiet --no-cache-dir ntire-bench==")
+        assert command.startswith("ntire-bench codabench ") and "pip" not in command
     for task, phase in ((0, "results"), (1, "code")):  # each task's program is told its phase
         command = yaml.safe_load((_task_program(folder, task) / "metadata.yaml").read_text())["command"]
-        assert command.endswith(f"exec ntire-bench codabench score --input /app/input --output /app/output "
-                                f"--edition ntire2026 --phase {phase}'")
+        assert command == (f"ntire-bench codabench score --input /app/input --output /app/output "
+                           f"--edition ntire2026 --phase {phase}")
     assert _leaderboard_keys(folder) == list(COLUMN_KEYS)
 
 
-def test_bundle_with_an_edition_file_ships_it_with_both_programs(tmp_path: Path) -> None:
+def test_bundle_with_an_edition_file_ships_it_with_both_programs(tmp_path: Path, wheel: Path) -> None:
     edition = tmp_path / "set5_rules.yaml"
     edition.write_text(EDITION_YAML)
-    _, folder = _bundle(tmp_path, "--edition", str(edition), "--no-install")
+    _, folder = _bundle(tmp_path, wheel, "--edition", str(edition))
     for program in ("scoring_program_results", "scoring_program", "ingestion_program"):
         assert (folder / program / "edition.yaml").read_text() == EDITION_YAML
         command = yaml.safe_load((folder / program / "metadata.yaml").read_text())["command"]
         assert " --edition edition.yaml" in command
-    result = CliRunner().invoke(main, ["codabench", "bundle", "--out", str(tmp_path / "x.zip"), "--edition", "nope"])
+    result = CliRunner().invoke(main, ["codabench", "bundle", "--out", str(tmp_path / "x.zip"), "--edition", "nope",
+                                       "--wheel", str(wheel)])
     assert result.exit_code == 2 and "unknown edition 'nope'" in result.stderr
+    result = CliRunner().invoke(main, ["codabench", "bundle", "--out", str(tmp_path / "x.zip"), "--queue", "my-gpu-queue",
+                                       "--wheel", str(wheel)])
+    assert result.exit_code == 2 and "Invalid value for '--queue': 'my-gpu-queue' is not a UUID" in result.stderr
 
 
 # --------------------------------------------------------------------------- scoring an upload like the worker
 
 
 @pytest.fixture(scope="module")
-def scoring_program(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """The scoring program folder of a --no-install ntire2026 bundle, and the leaderboard's keys."""
-    _, folder = _bundle(tmp_path_factory.mktemp("bundle_ntire2026"), "--edition", "ntire2026", "--no-install")
+def scoring_program(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> tuple[Path, list[str]]:
+    """The scoring program folder of an ntire2026 bundle, and the leaderboard's keys."""
+    _, folder = _bundle(tmp_path_factory.mktemp("bundle_ntire2026"), wheel, "--edition", "ntire2026")
     return _task_program(folder, 0), _leaderboard_keys(folder)  # the development (results) task's program
 
 
@@ -202,10 +219,10 @@ def test_setup_errors_exit_2(run: Set5Run, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- code phase: ingestion, then scoring
 
 
-def test_worker_ingests_code_and_baseline_then_scores_score_final(run: Set5Run, tmp_path: Path) -> None:
+def test_worker_ingests_code_and_baseline_then_scores_score_final(run: Set5Run, tmp_path: Path, wheel: Path) -> None:
     edition = tmp_path / "set5_rules.yaml"
     edition.write_text(EDITION_YAML.replace("baseline: rlfn", "baseline: tiny_net"))
-    _, bundle = _bundle(tmp_path, "--edition", str(edition), "--no-install")
+    _, bundle = _bundle(tmp_path, wheel, "--edition", str(edition))
     # ingestion container: the participant's code (bicubic), the LR inputs, and a small weight-free baseline
     # (tests/support/plugins/good/tiny_net.py) that the ingestion times alongside, in the same job
     ingestion = _container(tmp_path / "ingestion", bundle / "ingestion_program")
@@ -230,6 +247,8 @@ def test_worker_ingests_code_and_baseline_then_scores_score_final(run: Set5Run, 
     scoring = _container(tmp_path / "scoring", _task_program(bundle, 1))
     shutil.copytree(SHARED / "data" / "Set5" / "HR", scoring / "input" / "ref" / VALID)
     shutil.copytree(ingestion / "output", scoring / "input" / "res")
+    # what the worker adds to the prediction output: the submission's own command never ran (its metadata has none)
+    (scoring / "input" / "res" / "metadata").write_text(WORKER_METADATA.format(exit_code="null"))
     done = _run(_worker_command(_task_program(bundle, 1), scoring), scoring)
     assert done.returncode == 0, done.stderr
     scores = json.loads((scoring / "output" / SCORES_FILE).read_text())
@@ -305,6 +324,29 @@ def test_code_phase_rejections_and_setup_errors(run: Set5Run, tmp_path: Path) ->
     outcome = score_program(app / "input", app / "output", "ntire2024")
     assert outcome.exit_code == EXIT_SETUP and "is 'bicubic', but the edition's baseline is 'rlfn'" in outcome.message
     assert not (app / "output" / SCORES_FILE).exists()
+
+
+def test_a_code_submission_whose_own_command_ran_is_refused(run: Set5Run, tmp_path: Path) -> None:
+    """A code submission whose metadata has a command: the worker runs it beside the ingestion, with the GPU and
+    the output folder, and records its exit status in res/metadata; the scoring program refuses the result."""
+    app = tmp_path / "app"
+    shutil.copytree(SHARED / "data" / "Set5" / "HR", app / "input" / "ref" / VALID)
+    _code_output(run, app / "input" / "res", "bicubic", baseline="rlfn")
+    metadata = app / "input" / "res" / "metadata"
+    metadata.write_text(WORKER_METADATA.format(exit_code=0))
+    outcome = score_program(app / "input", app / "output", "ntire2024", phase="code")
+    assert (outcome.exit_code, outcome.message) == (EXIT_REJECTED, (
+        "submission rejected: your submission's metadata has a command, which the worker ran beside the ingestion "
+        "(exit code 0); remove the command: the organisers' ingestion program runs your code"))
+    assert not (app / "output" / SCORES_FILE).exists()
+    metadata.write_text("exitCode: [unclosed\n")
+    outcome = score_program(app / "input", app / "output", "ntire2024", phase="code")
+    assert outcome.exit_code == EXIT_SETUP and "the worker's metadata file is unreadable" in outcome.message
+    metadata.write_text(WORKER_METADATA.format(exit_code="null"))  # no command of its own ran: scored
+    edition = tmp_path / "rules.yaml"
+    edition.write_text(EDITION_YAML)
+    outcome = score_program(app / "input", app / "output", str(edition), phase="code")
+    assert outcome.exit_code == EXIT_OK, outcome.message
 
 
 def test_a_fixed_phase_never_trusts_a_manifest_it_should_not_see(run: Set5Run, tmp_path: Path) -> None:
