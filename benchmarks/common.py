@@ -23,6 +23,25 @@ DEFAULT_ZOO = SHARED / "model_zoo"
 SCALE = 4
 
 
+def stage_totals(results: Sequence[Any]) -> dict[str, float]:
+    """Seconds per stage (``SubmissionResult.stages``) summed over ``results``."""
+    from ntire_bench.runner.stages import StageTimes
+
+    totals = StageTimes()
+    for result in results:
+        totals.merge(result.stages or {})
+    return totals.to_dict()
+
+
+def stage_line(stages: dict[str, float], wall_s: float | None = None) -> str:
+    """``process 12.3 s (10%) · load ...``: each stage's seconds and share of the wall time (or of their sum)."""
+    whole = wall_s if wall_s else sum(stages.values()) or 1.0
+    parts = [f"{stage} {seconds:.1f} s ({seconds / whole:.0%})" for stage, seconds in stages.items()]
+    if wall_s:
+        parts.append(f"unattributed {max(0.0, wall_s - sum(stages.values())):.1f} s")
+    return " · ".join(parts)
+
+
 def data_arguments(parser: argparse.ArgumentParser, model_zoo: bool = True) -> argparse.ArgumentParser:
     """``--data`` (a folder of ``<set>/HR`` and ``<set>/LR``) and, for runs with weights, ``--model-zoo``."""
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding <set>/HR and <set>/LR")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ntire_bench.runner.evaluation import run_benchmark
 from ntire_bench.runner.context import RunConfig
-from benchmarks.common import data_arguments, prepared_set, shipped
+from benchmarks.common import data_arguments, prepared_set, shipped, stage_line
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
 
     entries = shipped([args.submission])
     walls: dict[bool, list[float]] = {True: [], False: []}
+    stages: dict[bool, list[dict[str, float]]] = {True: [], False: []}
     for _ in range(args.repeat):
         for isolate in (True, False):
             with tempfile.TemporaryDirectory() as out:
@@ -37,6 +38,7 @@ def main() -> None:
                                    isolate=isolate, progress=False, log=lambda m: None)
                 record = run_benchmark(entries, datasets, config)[0]
                 walls[isolate].append(time.perf_counter() - begin)
+                stages[isolate].append(record.stages)
                 assert record.status == "ok", record.error
     isolated, in_process = statistics.median(walls[True]), statistics.median(walls[False])
     print(f"{args.submission} on Set14, CPU, default timing settings (isolated runs include the sandbox and the "
@@ -44,6 +46,10 @@ def main() -> None:
     print(f"isolated:   {', '.join(f'{w:.2f}' for w in walls[True])} s (median {isolated:.2f} s)")
     print(f"in-process: {', '.join(f'{w:.2f}' for w in walls[False])} s (median {in_process:.2f} s)")
     print(f"isolation overhead ratio: {isolated / in_process:.3f}")
+    for isolate, label in ((True, "isolated"), (False, "in-process")):
+        runs = len(stages[isolate])
+        mean = {k: sum(s[k] for s in stages[isolate]) / runs for k in stages[isolate][0]}
+        print(f"{label + ':':11s} {stage_line(mean, statistics.fmean(walls[isolate]))}")
 
 
 if __name__ == "__main__":

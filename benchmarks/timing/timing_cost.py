@@ -38,7 +38,7 @@ from ntire_bench.runner.context import RunConfig
 from ntire_bench.data.datasets import prepare_datasets
 from ntire_bench.timing.runtime import coefficient_of_variation
 from ntire_bench.scoring.leaderboard import score_results
-from benchmarks.common import DEFAULT_ZOO, REPO, shipped
+from benchmarks.common import DEFAULT_ZOO, REPO, shipped, stage_line, stage_totals
 
 METHODS: dict[str, dict[str, Any]] = {
     "fixed": dict(timing="fixed"),
@@ -100,6 +100,7 @@ def one_pass(method: str, entries, datasets, args: argparse.Namespace, out_dir: 
         "warmup_per_image": statistics.fmean(s.warmup or 0 for s in per_image),
         "stop_reasons": dict(Counter(s.stop_reason for s in per_image)),
         "rank_order": order,
+        "stages_s": stage_totals(results),
         "settings": results[0].settings.comparable() if results[0].settings else None,
         "device": results[0].environment.device_name,
         "threads": results[0].environment.threads,
@@ -162,7 +163,8 @@ def report(passes: dict[str, list[dict[str, Any]]], entries, args: argparse.Name
         forward = sum(p["forward_s"] for p in runs)
         cvs = {e.name: coefficient_of_variation([p["headlines_ms"][e.name] for p in runs]) for e in entries}
         orders = Counter(" > ".join(p["rank_order"]) for p in runs)
-        summary[method] = {"wall_s": wall, "wall_ratio": wall / reference_wall, "forward_s": forward,
+        stages = {k: sum(p["stages_s"][k] for p in runs) for k in runs[0]["stages_s"]}
+        summary[method] = {"wall_s": wall, "wall_ratio": wall / reference_wall, "forward_s": forward, "stages_s": stages,
                            "forward_ratio": forward / reference_forward if reference_forward else None,
                            "samples_per_image": statistics.fmean(p["samples_per_image"] for p in runs),
                            "warmup_per_image": statistics.fmean(p["warmup_per_image"] for p in runs),
@@ -176,6 +178,9 @@ def report(passes: dict[str, list[dict[str, Any]]], entries, args: argparse.Name
               f"{summary[method]['warmup_per_image']:6.1f}  {cv_text}  {order_text}")
     print("x org: ratio to the organisers' method; fwd: time in warm-up and timed forward passes; "
           "n/img, wu/img: timed samples and warm-up passes per image; ≈k: within noise (score intervals overlap)")
+    print("\nwhere the wall time goes (SubmissionResult.stages, summed over the passes; % of the method's wall time):")
+    for method, figures in summary.items():
+        print(f"{method:13s} {stage_line(figures['stages_s'], figures['wall_s'])}")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "passes": passes}, indent=1, default=str))
 

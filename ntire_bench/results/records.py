@@ -35,6 +35,11 @@ class RecordError(ValueError):
 # --------------------------------------------------------------------------- records
 
 
+
+# Quantised outputs of two identical passes may differ by one level where a float lands on a rounding
+# boundary (non-associative GPU reductions); a larger spread is nondeterminism.
+ROUNDING_LEVELS = 1
+
 @dataclass
 class SampleStats:
     """One image's timed samples (ms): where they sit and how they spread."""
@@ -113,6 +118,17 @@ class DatasetResult:
 
 
 @dataclass
+class AuditedComplexity:
+    """What the official rules do not see: multiply-adds of operators fvcore skips (or a trace cannot see),
+    weights that are not parameters, convolutions outside Conv2d layers; and why they differ."""
+
+    flops: int | None = None
+    params: int | None = None
+    activations: int | None = None
+    notes: list[str] = field(default_factory=list)  # one line each, e.g. "FLOPs: fvcore does not count ..."
+
+
+@dataclass
 class ComplexityResult:
     """Params, FLOPs, activations and Conv2d calls at ``input_size``, as the official code counts them."""
 
@@ -123,6 +139,14 @@ class ComplexityResult:
     input_size: list[int] = field(default_factory=lambda: [256, 256])
     unsupported_ops: dict[str, int] = field(default_factory=dict)
     peak_memory_mb: float | None = None
+    convention: str = "fvcore"  # the FLOP counter ``flops`` follows: "fvcore" or "ntire2023-hooks"
+    flops_by_convention: dict[str, int] = field(default_factory=dict)  # the same graph by every convention
+    # Figures that come out otherwise on torch.rand than on the official input, with their value there.
+    input_dependent: dict[str, int] = field(default_factory=dict)
+    counted_by: str = "submission"  # "graph": a fresh worker counted the exported graph; "submission": its own process
+    fallback: str | None = None  # why the graph could not be counted, when counted_by is "submission"
+    audited: AuditedComplexity | None = None
+    checkpoint_params: int | None = None  # floating-point values in the checkpoint's weights (read by the parent)
 
 
 @dataclass
@@ -155,6 +179,7 @@ class Settings:
     threads: int | None = None
     cudnn_benchmark: bool = False
     complexity_size: list[int] = field(default_factory=lambda: [256, 256])
+    flop_convention: str = "fvcore"  # the edition's FLOP counter (ComplexityResult.convention)
     isolated: bool = True
     timing: str = "fixed"  # "fixed" | "adaptive"
     target_ci: float | None = None  # adaptive: relative half-width of the median's interval
@@ -217,6 +242,10 @@ class SubmissionResult:
     sandbox: SandboxInfo | None = None
     opt_ins: list[str] = field(default_factory=list)  # organiser opt-ins in force, e.g. "trust_pickle"
     warnings: list[str] = field(default_factory=list)
+    # The largest difference, in grey levels, between two passes over the same image (None: not measured).
+    output_spread: int | None = None
+    # Wall seconds per stage of the run that measured it (runner/stages.py), by the parent's clock.
+    stages: dict[str, float] = field(default_factory=dict)
     run_key: str | None = None
     scored_runtime_ms: float | None = None  # a runtime given as-is (published figures), not measured here
     origin: str | None = field(default=None, compare=False)  # where it was read from; never written
@@ -229,6 +258,11 @@ class SubmissionResult:
     def label(self) -> str:
         """How messages name this result: its file when read from one, else its name."""
         return self.origin or f"submission '{self.submission}'"
+
+    @property
+    def nondeterministic(self) -> bool:
+        """Whether two passes over the same image differed by more than float rounding."""
+        return self.output_spread is not None and self.output_spread > ROUNDING_LEVELS
 
     def unranked_reason(self) -> str | None:
         """Why this result is listed but never ranked, from its status alone; None when it may be ranked."""

@@ -29,18 +29,20 @@ Any failure is ``timing not credible: ...`` and the submission is never ranked.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ntire_bench.worker.protocol import Reply, WorkerFailure, finite_numbers
-from ntire_bench.results.records import TimingAudit
+from ntire_bench.results.records import ROUNDING_LEVELS, TimingAudit
+from ntire_bench.util.text import one_line
 
 # The samples may miss this fraction of the parent's wall time (input preparation, output
 # probes, Python between repeats, pipe round trip), plus ``slack_ms``.
 SLACK_FRACTION = 0.05
 RETRIES = 2
-PROBES = 32
+PROBES = 128
 NOISE_LEVELS = 1  # the timed inputs differ from the image by at most this many grey levels
 # A repeat whose output moved at fewer than this fraction of the probes did not respond to its input.
 RESPONSE_FRACTION = 0.25
@@ -184,9 +186,33 @@ class DatasetAudit:
         return self.record
 
 
+def verify_tolerance(spread: int | None) -> float:
+    """How far (fraction of white) a fresh recomputation may differ from a timed output: ``VERIFY_TOLERANCE``,
+    widened, when two passes over an image differed at all, to twice the largest spread measured (grey levels; a
+    third pass can land further from either) plus rounding; the leaderboard flags a row whose spread is more
+    than rounding (its timing is verified only to that tolerance)."""
+    widen = 2 * spread + ROUNDING_LEVELS if spread else 0
+    return VERIFY_TOLERANCE + widen / 255
+
+
 def compare_recomputed(timed: list[float], recomputed: list[float], data_range: float) -> float:
     """Largest difference (fraction of white) between timed outputs and a fresh process's recomputation."""
     a, b = np.array(timed, dtype=np.float64), np.array(recomputed, dtype=np.float64)
     if a.shape != b.shape:
         return math.inf
     return float(np.abs(a - b).max(initial=0.0) / data_range)
+
+
+def read_sr(path: Path, lr_shape: tuple[int, ...], scale: int) -> np.ndarray:
+    """The worker's SR output, validated before any metric: a 3 x sH x sW uint8 array."""
+    try:
+        sr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise WorkerFailure(f"the worker's output could not be read: {one_line(exc, with_type=False)}") from None
+    finally:
+        path.unlink(missing_ok=True)
+    expected = (3, lr_shape[0] * scale, lr_shape[1] * scale)
+    if not isinstance(sr, np.ndarray) or sr.dtype != np.uint8 or sr.shape != expected:
+        raise WorkerFailure(f"the worker delivered a {getattr(sr, 'dtype', type(sr).__name__)} array of shape "
+                            f"{getattr(sr, 'shape', '?')}, expected uint8 {expected}")
+    return sr

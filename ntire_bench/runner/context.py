@@ -72,6 +72,7 @@ class RunConfig:
     force: bool = False
     cudnn_benchmark: bool = False
     complexity_size: tuple[int, int] = (256, 256)
+    flop_convention: str = "fvcore"  # "fvcore" (2024 on) or "ntire2023-hooks": the edition's FLOP counter
     seed: int | None = None  # the parent's noise and probe choices; None: fresh each run
     save_sr: Path | None = None  # also write each SR image as <save_sr>/<submission>/<dataset>/<name>x4.png
     score_quality: bool = True  # False: LR-only datasets (Codabench ingestion), outputs saved, not scored
@@ -105,7 +106,8 @@ class RunConfig:
         timing = self.timing_settings(device)
         return Settings(device=device, warmup=timing.warmup, repeats=timing.repeats, runs=self.runs,
                         threads=self.threads_for(device), cudnn_benchmark=self.cudnn_benchmark,
-                        complexity_size=list(self.complexity_size), isolated=self.isolate, timing=timing.mode,
+                        complexity_size=list(self.complexity_size), flop_convention=self.flop_convention,
+                        isolated=self.isolate, timing=timing.mode,
                         target_ci=timing.target if timing.mode == "adaptive" else None)
 
 
@@ -162,7 +164,8 @@ def worker_factory(entry: PluginEntry, identity: Identity, ctx: RunContext, log_
         worker = (IsolatedWorker(limits, log_path, ctx.device) if ctx.config.isolate
                   else InProcessWorker(limits, log_path, ctx.device))
         try:
-            reply, _ = worker.request("load", config={**config, "count_complexity": count_complexity})
+            reply, _ = worker.request("load", config={**config, "count_complexity": count_complexity,
+                                                      "workdir": str(worker.tmp)})
         except BaseException:
             worker.close()
             raise

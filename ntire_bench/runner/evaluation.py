@@ -14,18 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from ntire_bench.runner.audit import VERIFY_TOLERANCE
+from ntire_bench.runner.audit import verify_tolerance
 from ntire_bench.runner.context import Identity, RunConfig, RunContext
 from ntire_bench.data.datasets import PreparedDataset
 from ntire_bench.runner.context import hidden_paths
 from ntire_bench.results.provenance import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
 from ntire_bench.runner.passes import PassJob, PassOutcome, run_pass_job
+from ntire_bench.runner.stages import StageTimes
 from ntire_bench.runner.verify import VerifyCandidate, VerifyJob, pick_candidates, run_verify_job
 from ntire_bench.runner.assembly import assemble_dataset
 from ntire_bench.plugins.declaration import PluginEntry
@@ -108,9 +110,13 @@ def evaluate_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset],
             outcomes = [run_pass_job(job, ctx, progress=ctx.config.progress)
                         for job in pass_jobs(plan, dataset, index, ctx, seed)]
             candidates += record_dataset(plan, dataset, outcomes, ctx, seed)
-        worst = run_verify_job(VerifyJob(plan.entry, plan.identity, candidates), ctx) if candidates else None
-        record_verification(plan, candidates, worst, ctx)
+        tolerance = verify_tolerance(plan.record.output_spread)
+        started = time.perf_counter()
+        worst = run_verify_job(VerifyJob(plan.entry, plan.identity, candidates, tolerance), ctx) if candidates else None
+        record_verification(plan, candidates, worst, ctx, time.perf_counter() - started if candidates else 0.0)
     except WorkerFailure as exc:
+        if plan.record.sandbox is None:
+            plan.record.sandbox = getattr(exc, "sandbox", None)
         return finish(plan.record, ctx, failure=str(exc), telemetry_start=telemetry)
     return finish(plan.record, ctx, telemetry_start=telemetry)
 
@@ -132,6 +138,7 @@ def plan_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset], ctx
         ctx.config.log(f"{entry.name}: up to date in {ctx.store.path(entry.name)} (use --force to re-measure)")
         return plan.up_to_date
     record = new_record(entry, identity, plan.reuse, ctx)
+    record.stages = StageTimes().to_dict()  # this run's, whatever a resumed record held
     if not entry.ok:
         return finish(record, ctx, failure=entry.error or "the plugin could not be read")
     info = entry.info
@@ -195,7 +202,8 @@ def pass_jobs(plan: SubmissionPlan, dataset: PreparedDataset, index: int, ctx: R
                     seed=job_seed(seed, plan.entry.name, dataset.spec.name, run_index),
                     count_complexity=index == 0 and run_index == 0 and plan.record.complexity is None,
                     compute_quality=run_index == 0 and not plan.missing_weights and ctx.config.score_quality,
-                    check_determinism=index == 0 and run_index == 0)
+                    # the first dataset's first pass looks; once a spread is known, every dataset's does
+                    check_determinism=run_index == 0 and (index == 0 or plan.record.nondeterministic))
             for run_index in range(ctx.config.runs)]
 
 
@@ -206,6 +214,13 @@ def record_dataset(plan: SubmissionPlan, dataset: PreparedDataset, outcomes: Seq
         if outcome.loaded.get("complexity") is not None or plan.record.sandbox is None:
             apply_load_report(plan.record, outcome.loaded, outcome.sandbox)
         plan.record.environment.executor = _executor_note(plan.record.environment.executor, outcome)
+    totals = StageTimes(plan.record.stages)
+    for outcome in outcomes:
+        totals.merge(outcome.stages)
+    plan.record.stages = totals.to_dict()
+    spreads = [o.record.spread for o in outcomes if o.record.spread is not None]
+    if spreads:
+        plan.record.output_spread = max([*spreads, plan.record.output_spread or 0])
     raised = max(o.record.max_threads for o in outcomes)
     if ctx.settings.threads and raised > ctx.settings.threads:
         note = (f"the submission raised torch's thread count to {raised} (the run gives it {ctx.settings.threads}); "
@@ -231,9 +246,11 @@ def _executor_note(previous: dict[str, Any] | None, outcome: PassOutcome) -> dic
 
 
 def record_verification(plan: SubmissionPlan, candidates: list[VerifyCandidate], worst: float | None,
-                        ctx: RunContext) -> None:
+                        ctx: RunContext, seconds: float = 0.0) -> None:
     """Record what recomputing some timed repeats in a fresh worker found: ``worst`` is the largest difference
-    (fraction of white) over ``candidates``, None when nothing was recomputed."""
+    (fraction of white) over ``candidates``, None when nothing was recomputed; ``seconds`` it took."""
+    plan.record.stages = {**plan.record.stages,
+                          "verification": round(plan.record.stages.get("verification", 0.0) + seconds, 3)}
     if not candidates:
         if plan.todo and not ctx.config.isolate:
             plan.record.warnings.append("timed outputs were not recomputed in a fresh process (--no-isolation)")
@@ -243,7 +260,7 @@ def record_verification(plan: SubmissionPlan, candidates: list[VerifyCandidate],
         if audit is not None:
             count = sum(1 for c in candidates if c.dataset == dataset.spec.name)
             audit.verified = (f"{count} timed repeats recomputed in a fresh process: largest difference "
-                              f"{worst * 255:.2g} grey levels (tolerance {VERIFY_TOLERANCE * 255:.2g})")
+                              f"{worst * 255:.2g} grey levels (tolerance {verify_tolerance(plan.record.output_spread) * 255:.2g})")
     ctx.store.save(plan.record)
 
 

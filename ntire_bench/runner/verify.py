@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from ntire_bench.runner.passes import PassOutcome, read_sr
-from ntire_bench.runner.audit import NotCredible, VERIFY_TOLERANCE, compare_recomputed, perturbed_lr
+from ntire_bench.runner.passes import PassOutcome
+from ntire_bench.runner.audit import read_sr
+from ntire_bench.runner.audit import VERIFY_TOLERANCE, NotCredible, compare_recomputed, perturbed_lr
 from ntire_bench.runner.context import Identity, RunContext, worker_factory
 from ntire_bench.data.datasets import PreparedDataset
 from ntire_bench.data.images import read_image
@@ -37,6 +38,7 @@ class VerifyJob:
     entry: PluginEntry
     identity: Identity
     candidates: list[VerifyCandidate]
+    tolerance: float = VERIFY_TOLERANCE  # fraction of white (audit.verify_tolerance)
 
 
 def pick_candidates(dataset: PreparedDataset, outcomes: Sequence[PassOutcome], rng: np.random.Generator,
@@ -53,9 +55,10 @@ def pick_candidates(dataset: PreparedDataset, outcomes: Sequence[PassOutcome], r
     return chosen
 
 
-def verify_repeats(worker: Any, candidates: list[VerifyCandidate], scale: int, data_range: float) -> float:
+def verify_repeats(worker: Any, candidates: list[VerifyCandidate], scale: int, data_range: float,
+                   tolerance: float = VERIFY_TOLERANCE) -> float:
     """Recompute each candidate's input as an ordinary image in ``worker`` (fresh, never saw the timed inputs);
-    return the largest difference (fraction of white), raising NotCredible beyond ``VERIFY_TOLERANCE``."""
+    return the largest difference (fraction of white), raising NotCredible beyond ``tolerance``."""
     worst = 0.0
     for dataset in dict.fromkeys(c.dataset for c in candidates):
         todo = [c for c in candidates if c.dataset == dataset]
@@ -71,10 +74,10 @@ def verify_repeats(worker: Any, candidates: list[VerifyCandidate], scale: int, d
             reply, _ = worker.request("challenge", probes=candidate.probes)
             difference = compare_recomputed(candidate.outputs, reply["reference"], data_range)
             worst = max(worst, difference)
-            if not difference <= VERIFY_TOLERANCE:
+            if not difference <= tolerance:
                 raise NotCredible(
                     f"on {dataset}, a timed repeat's output differs by {difference * 255:.3g} grey levels from the "
-                    f"same input's output recomputed in a fresh process (tolerance {VERIFY_TOLERANCE * 255:.2g}): "
+                    f"same input's output recomputed in a fresh process (tolerance {tolerance * 255:.2g}): "
                     "the timed forward was not the model's (memoized, cached or substituted)")
         worker.request("end_dataset")
     return worst
@@ -87,6 +90,6 @@ def run_verify_job(job: VerifyJob, ctx: RunContext) -> float:
     start = worker_factory(job.entry, job.identity, ctx, ctx.config.out_dir / "logs" / f"{job.entry.name}.log")
     worker, _ = start(False)
     try:
-        return verify_repeats(worker, job.candidates, info.scale, info.data_range)
+        return verify_repeats(worker, job.candidates, info.scale, info.data_range, job.tolerance)
     finally:
         worker.close()

@@ -43,16 +43,16 @@ class ModelCall(nn.Module):
         return self.custom_forward(self.model, x) if self.custom_forward else self.model(x)
 
 
-def model_input(x255: torch.Tensor, submission: Submission) -> torch.Tensor:
-    """What the model is fed for a 0..255 (1, 3, H, W) float tensor: scaled to its data range, padded."""
-    x = x255 if submission.data_range == 255.0 else x255 * (submission.data_range / 255.0)
-    return pad_to_multiple(x, submission.pad_to_multiple)
+def model_input(x255: torch.Tensor, data_range: float, multiple: int) -> torch.Tensor:
+    """What a model is fed for a 0..255 (1, 3, H, W) float tensor: scaled to its data range, padded to ``multiple``."""
+    x = x255 if data_range == 255.0 else x255 * (data_range / 255.0)
+    return pad_to_multiple(x, multiple)
 
 
 def super_resolve(submission: Submission, module: ModelCall, x255: torch.Tensor) -> torch.Tensor:
     """One forward pass under the input contract: 0..255 in, the output cropped to ``scale`` x the input."""
     height, width = x255.shape[-2:]
-    out = module(model_input(x255, submission))
+    out = module(model_input(x255, submission.data_range, submission.pad_to_multiple))
     if not isinstance(out, torch.Tensor):
         raise WorkerFailure(f"forward returned {type(out).__name__}, expected a torch.Tensor")
     return out[..., : height * submission.scale, : width * submission.scale]

@@ -19,7 +19,7 @@ SECTIONS = {
     "DatasetResult": records.DatasetResult, "ImageResult": records.ImageResult,
     "SampleStats": records.SampleStats, "RuntimeStats": records.RuntimeStats,
     "TimingAudit": records.TimingAudit, "Settings": records.Settings, "Environment": records.Environment,
-    "SandboxInfo": records.SandboxInfo,
+    "SandboxInfo": records.SandboxInfo, "AuditedComplexity": records.AuditedComplexity,
 }
 
 

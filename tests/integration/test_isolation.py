@@ -54,8 +54,10 @@ def test_each_sandbox_mechanism_and_a_weaker_one_is_recorded_visibly(tiny, tmp_p
         assert record.status == "ok" and all(math.isfinite(i.psnr) for i in record.datasets["A"].images)
         assert str(tiny["root"]) not in log
     else:
-        # No sandbox: the HR images are in reach, and the results say so.
+        # No sandbox: the HR images are in reach, and the results say so (a failed record too: what the HR it
+        # returns gives away, the graph check or the timing audit, fails it).
         assert record.sandbox.enforced == [] and "NOT SANDBOXED" in record.sandbox.detail
+        assert record.status == "ok" or "not credible" in record.error
 
 
 def _run_cli(args, **kwargs):
