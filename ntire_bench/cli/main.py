@@ -159,6 +159,7 @@ def run_command(submissions, names, dataset_names, datasets_file, out_dir, leade
 
     chosen_edition = _edition_or_error(edition)
     config = _run_config(out_dir, options, force, default_runs=chosen_edition.runs)
+    config.flop_convention = chosen_edition.flop_convention
     if executor_name != "ray" and (ray_address or ray_gpu_model):
         raise click.UsageError("--ray-address and --ray-gpu-model need --executor ray")
     try:
@@ -256,19 +257,25 @@ def list_command(locations, model_zoo, sandbox):
 @click.argument("checkout", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for the declarations (one .yaml per select_model branch) and IMPORT.md.")
-@click.option("--overwrite", is_flag=True, help="Replace declarations you have edited since the last import.")
-def import_ntire_command(checkout, out_dir, overwrite):
+@click.option("--overwrite", is_flag=True,
+              help="Replace declarations you have edited since the last import, and those of the same name "
+                   "imported from another checkout.")
+@click.option("--keep-existing", is_flag=True,
+              help="Keep a declaration of the same name imported from another checkout (a baseline that several "
+                   "single-team checkouts carry) and skip this checkout's branch.")
+def import_ntire_command(checkout, out_dir, overwrite, keep_existing):
     """Turn an official NTIRE ESR checkout (test_demo.py, models/, model_zoo/) into submission declarations.
 
     Never runs the checkout's code: select_model() is read as source. Each branch becomes one
     reviewable YAML that points at the team's files in CHECKOUT; then run
-    `ntire-bench run OUT --dataset NAME`.
+    `ntire-bench run OUT --dataset NAME`. Several checkouts may go into one OUT; a name two of
+    them declare (each team's copy of the baseline) needs --keep-existing or --overwrite.
     """
     from ntire_bench.ntire.declaration import DeclarationError
     from ntire_bench.ntire.importer import import_checkout
 
     try:
-        report = import_checkout(checkout, out_dir, overwrite=overwrite)
+        report = import_checkout(checkout, out_dir, overwrite=overwrite, keep_existing=keep_existing)
     except DeclarationError as exc:
         raise DataError(str(exc)) from None
     modes: dict[str, int] = {}
@@ -281,6 +288,8 @@ def import_ntire_command(checkout, out_dir, overwrite):
         click.echo(f"   -  not imported: {reason}")
     for path in report.kept:
         click.echo(f"kept {path} (edited; pass --overwrite to replace it)", err=True)
+    for path, source in report.kept_from_other:
+        click.echo(f"kept {path} (imported from {source}; pass --overwrite to replace it)", err=True)
     summary = ", ".join(f"{n} {mode}" for mode, n in sorted(modes.items()))
     click.echo(f"{len(report.declarations)} declarations in {out_dir} ({summary}); see {report.summary}", err=True)
 
@@ -355,3 +364,7 @@ def bench_command(submission, locations, size, count, images, json_out, **option
 for _command in RESULTS_COMMANDS:  # score, gate, evaluate, codabench (cli_scoring.py)
     main.add_command(_command)
 
+
+from ntire_bench.cli.factsheet import factsheet_command
+
+main.add_command(factsheet_command)

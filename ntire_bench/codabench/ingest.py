@@ -129,6 +129,7 @@ def _run_config(options: IngestionOptions, edition: Edition, out_dir: Path, zoo:
                      repeats=options.repeats, runs=options.runs or edition.runs, threads=options.threads,
                      timing=options.timing, target=options.target, timeout_s=options.timeout_s,
                      sandbox=options.sandbox, force=True, seed=options.seed, save_sr=sr_dir, score_quality=False,
+                     flop_convention=edition.flop_convention,
                      progress=options.progress, log=log)
 
 

@@ -58,13 +58,17 @@ def _dataset(result: SubmissionResult, name: str, role: str) -> DatasetResult:
     return dataset
 
 
+# How each FLOP counter reads, for the notes under the table; both count one multiply-add as one FLOP.
+CONVENTION_TEXT = {
+    "fvcore": "fvcore (1 multiply-add = 1 FLOP)",
+    "ntire2023-hooks": "the NTIRE 2023 hooks of utils/model_summary.py (1 multiply-add = 1 FLOP)",
+}
+
+
 def _flops_convention(result: SubmissionResult) -> str:
-    """How the record's FLOPs were counted: its ``convention`` field, or fvcore's rule for records without one."""
-    for holder in (result.complexity, result):  # the field is new: on the complexity record or the result
-        convention = getattr(holder, "convention", None)
-        if convention:
-            return f"{convention} convention"
-    return f"{DEFAULT_CONVENTION} (1 multiply-add = 1 FLOP)"
+    """How the record's FLOPs were counted, from its ``convention`` field (fvcore for records without one)."""
+    convention = getattr(result.complexity, "convention", None) or DEFAULT_CONVENTION
+    return CONVENTION_TEXT.get(convention, f"{convention} convention")
 
 
 def _notes(result: SubmissionResult, valid: str, test: str, memory_measured: bool) -> tuple[str, ...]:

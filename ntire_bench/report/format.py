@@ -162,3 +162,11 @@ def _reference_device_note(board: Leaderboard) -> str:
     if reference == board.device:
         return " (the edition's reference device)"
     return f" (the edition's reference device is {reference}; runtimes are relative to this device's baseline)"
+
+
+def row_note(row: pd.Series) -> str:
+    """The note a row carries: why it is not ranked, or what to know about how its figures were obtained."""
+    if row["reason"]:
+        return str(row["reason"])
+    flags = row.get("flags", "")
+    return str(flags) if isinstance(flags, str) else ""

@@ -10,6 +10,7 @@ from typing import Any
 from ntire_bench.report.format import (BASELINE_SCORE, baseline_runtime_text, fmt, fmt_bound, fmt_rank, fmt_score, has_intervals, missing, noise_legend, noise_marker, noise_spans, provenance, psnr_columns, row_status)
 from ntire_bench.scoring.leaderboard import PSNR_PREFIX, Leaderboard
 from ntire_bench.report.plot import plot_dataset
+from ntire_bench.report.format import row_note
 
 
 _CSS = """
@@ -153,7 +154,7 @@ def to_html(board: Leaderboard, svg: str | None = None) -> str:
             pills += '<span class="pill baseline">baseline</span>'
         if status != "ranked":
             pills += f'<span class="pill {status.replace(" ", "-")}">{esc(status)}</span>'
-        note = f'<div class="note">{esc(row["reason"])}</div>' if row["reason"] else ""
+        note = f'<div class="note">{esc(row_note(row))}</div>' if row_note(row) else ""
         marker = noise_marker(row, spans)
         rank_class = "rank" + (f" {bands[int(row['tie_group'])]}" if marker else "")
         score_ci = _interval_html(row["score_low"], row["score_high"], 4, row["score_log10_low"],

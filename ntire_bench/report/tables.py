@@ -15,6 +15,7 @@ from typing import Any
 
 from ntire_bench.scoring.leaderboard import PSNR_PREFIX, Leaderboard
 from ntire_bench.report.format import BASELINE_SCORE, fmt, fmt_interval, fmt_rank, fmt_score, fmt_score_interval, has_intervals, missing, noise_legend, noise_marker, noise_spans, provenance, psnr_columns
+from ntire_bench.report.format import row_note
 
 
 def format_table(board: Leaderboard) -> str:
@@ -30,7 +31,7 @@ def format_table(board: Leaderboard) -> str:
         extra_cells = [fmt_score_interval(row), noise_marker(row, spans)] if intervals else []
         lines.append([fmt_rank(row["rank"]), row["submission"], fmt_score(row)] + extra_cells
                      + [fmt(row["runtime_ms"], 2), fmt(row["params_m"], 3), fmt(row["flops_g"], 2)]
-                     + [fmt(row[c], 2) for c in psnr_cols] + [row["reason"]])
+                     + [fmt(row[c], 2) for c in psnr_cols] + [row_note(row)])
     widths = [max(len(str(r[i])) for r in [header] + lines) for i in range(len(header) - 1)]
     first_number = 3 + len(extra)
     right = {0, 2} | set(range(first_number, first_number + 3 + len(psnr_cols)))
@@ -75,7 +76,8 @@ def to_markdown(board: Leaderboard) -> str:
     header = (["Rank", "Submission", "Score"] + (["Score interval", "Within noise"] if intervals else [])
               + ["Runtime (ms)", "Params (M)", "FLOPs (G)"]
               + [f"PSNR {c[len(PSNR_PREFIX):]}" for c in psnr_cols]
-              + ["S runtime (rank)", "S FLOPs (rank)", "S params (rank)", "Note"])
+              + ["S runtime (rank)", "S FLOPs (rank)", "S params (rank)"]
+              + [f"{track.replace('_', ' ').capitalize()} (rank sum)" for track in board.edition.rank_sums] + ["Note"])
     lines = [f"# Efficient SR leaderboard — edition `{board.edition.name}`", ""]
     lines += [f"- **{key}:** {value}" for key, value in provenance(board)]
     lines += ["", f"Score = {board.edition.formula()}. Lower is better; the baseline scores "
@@ -101,7 +103,8 @@ def to_markdown(board: Leaderboard) -> str:
                  + ([fmt_score_interval(row), noise_marker(row, spans)] if intervals else [])
                  + [runtime, fmt(row["params_m"], 3), fmt(row["flops_g"], 2)]
                  + [fmt(row[c], 2) for c in psnr_cols]
-                 + sub_scores + [row["reason"]])
+                 + sub_scores + [fmt_rank(row[f"rank_{track}"]) for track in board.edition.rank_sums]
+                 + [row_note(row)])
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,7 @@ import json
 from typing import Mapping
 
 from ntire_bench.results.records import FAILED, SubmissionResult
+from ntire_bench.scoring.editions import Edition
 from ntire_bench.scoring.runtime_rule import ScoringError
 from ntire_bench.util.text import did_you_mean
 
@@ -92,3 +93,13 @@ def check_same_measurement(results: list[SubmissionResult]) -> None:
         what = "; ".join(f"{k} {sa[k]!r} in {a.label}, {sb.get(k)!r} in {b.label}" for k in diffs)
     raise ScoringError(f"results were measured differently ({what}); re-run them together with one "
                        "ntire-bench version and the same options, or score each directory separately")
+
+
+def check_one_convention(results: list[SubmissionResult], edition: Edition) -> None:
+    """Refuse results whose FLOPs follow another counter than the edition's: one leaderboard, one convention."""
+    for result in results:
+        complexity = result.complexity
+        if complexity is not None and complexity.flops is not None and complexity.convention != edition.flop_convention:
+            raise ScoringError(f"{result.label} counted FLOPs by {complexity.convention}, edition '{edition.name}' by "
+                               f"{edition.flop_convention}; re-run it with --edition {edition.name} (or score with an "
+                               "edition of its convention)")

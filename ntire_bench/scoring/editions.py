@@ -23,7 +23,12 @@ SCORED_METRICS = ("runtime", "flops", "params")
 FROM_RESULTS = "from_results"
 DEFAULT_EDITION = "default"
 _FIELDS = {"name", "description", "baseline", "weights", "thresholds", "runtime_datasets", "runtime_dataset",
-           "reference_device", "runs"}
+           "reference_device", "runs", "flop_convention", "scored_complexity", "psnr_margin_to_baseline",
+           "nondeterminism", "rank_sums"}
+RANKED_METRICS = ("runtime", "flops", "params", "activations", "memory")  # what a rank-sum sub-track may add up
+FLOP_CONVENTIONS = ("fvcore", "ntire2023-hooks")  # complexity.rules.CONVENTIONS
+SCORED_COMPLEXITY = ("official", "audited")
+NONDETERMINISM = ("flag", "fail")
 
 
 class EditionError(ValueError):
@@ -50,6 +55,11 @@ class Edition:
     reference_device: str | None = None
     runs: int = 1
     description: str = ""
+    flop_convention: str = "fvcore"  # the FLOP counter: "fvcore" (2024 on) or "ntire2023-hooks"
+    scored_complexity: str = "official"  # "audited": score the figures the official rules are blind to
+    psnr_margin_to_baseline: float | None = None  # thresholds: the baseline's PSNR less this, on its datasets
+    nondeterminism: str = "flag"  # "fail": a submission whose output varies between passes is not ranked
+    rank_sums: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # sub-track -> metrics whose ranks add up
 
     def formula(self) -> str:
         """The final-score formula with this edition's weights, in plain text."""
@@ -120,6 +130,20 @@ def edition_from_mapping(data: Any, name: str, where: str) -> Edition:
         raise EditionError(f"{where}: field 'runs' must be a positive integer, got {runs!r}")
     thresholds, from_results = _thresholds(data.get("thresholds", {}), where)
     device = data.get("reference_device")
+    choices = {key: str(data.get(key, default)) for key, default in
+               (("flop_convention", "fvcore"), ("scored_complexity", "official"), ("nondeterminism", "flag"))}
+    for key, allowed in (("flop_convention", FLOP_CONVENTIONS), ("scored_complexity", SCORED_COMPLEXITY),
+                         ("nondeterminism", NONDETERMINISM)):
+        if choices[key] not in allowed:
+            raise EditionError(f"{where}: field '{key}' must be one of {', '.join(allowed)}, got {choices[key]!r}")
+    rank_sums = data.get("rank_sums") or {}
+    if not isinstance(rank_sums, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, list) and v and set(v) <= set(RANKED_METRICS) for k, v in rank_sums.items()):
+        raise EditionError(f"{where}: field 'rank_sums' must map a sub-track name to a list of "
+                           f"{', '.join(RANKED_METRICS)}, e.g. {{model_complexity: [params, flops]}}")
+    margin = data.get("psnr_margin_to_baseline")
+    if margin is not None and (_number(margin) is None or margin < 0):
+        raise EditionError(f"{where}: field 'psnr_margin_to_baseline' must be a non-negative number of dB, got {margin!r}")
     return Edition(
         name=str(data.get("name") or name),
         baseline=baseline,
@@ -130,6 +154,9 @@ def edition_from_mapping(data: Any, name: str, where: str) -> Edition:
         reference_device=str(device) if device else None,
         runs=runs,
         description=str(data.get("description") or ""),
+        psnr_margin_to_baseline=float(margin) if margin is not None else None,
+        rank_sums={str(k): tuple(v) for k, v in rank_sums.items()},
+        **choices,
     )
 
 
@@ -204,11 +231,18 @@ def recorded_thresholds(results: Iterable[SubmissionResult], skip: Iterable[str]
 
 
 def resolve_thresholds(results: Iterable[SubmissionResult], edition: Edition,
-                       overrides: Mapping[str, float] | None = None) -> dict[str, float]:
-    """The PSNR thresholds in force: the edition's (or the recorded ones), then ``overrides``."""
+                       overrides: Mapping[str, float] | None = None, baseline: str | None = None) -> dict[str, float]:
+    """The PSNR thresholds in force: the edition's (or the recorded ones, or the baseline's PSNR less the edition's
+    margin on every dataset it was measured on), then ``overrides``."""
+    results = list(results)
     overrides = overrides or {}
     # Overridden datasets are skipped, so --threshold settles results that disagree.
     thresholds = recorded_thresholds(results, overrides) if edition.thresholds_from_results else dict(edition.thresholds)
+    if edition.psnr_margin_to_baseline is not None:
+        base = next((r for r in results if r.submission == (baseline or edition.baseline)), None)
+        for dataset, record in (base.datasets.items() if base is not None else ()):
+            if record.psnr is not None and math.isfinite(record.psnr):
+                thresholds.setdefault(dataset, record.psnr - edition.psnr_margin_to_baseline)
     thresholds.update(overrides)
     return thresholds
 

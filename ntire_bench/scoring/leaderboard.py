@@ -23,7 +23,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ntire_bench.util.version import __version__
-from ntire_bench.scoring.checks import (check_one_device, check_one_gpu_model, check_same_measurement, check_unique, find_baseline)
+from ntire_bench.scoring.checks import (check_one_convention, check_one_device, check_one_gpu_model, check_same_measurement,
+                                        check_unique, find_baseline)
 from ntire_bench.scoring.editions import (SCORED_METRICS, Edition, EditionError, load_edition, resolve_thresholds, threshold_misses)
 from ntire_bench.results.records import FAILED, OK, RUNNING, SubmissionResult
 from ntire_bench.scoring.runtime_rule import (RuntimeRule, ScoringError, dataset_runtimes, interval_method, runtime_rule, scored_runtime_intervals, scored_runtimes)
@@ -48,7 +49,7 @@ TIE_COLUMNS = (
 INTERVAL_COLUMNS = BOUND_COLUMNS + TIE_COLUMNS
 # leaderboard.csv columns, in order; one ``psnr_<dataset>`` column per dataset follows.
 LEADERBOARD_COLUMNS = (
-    "rank", "submission", "eligible", "reason",
+    "rank", "submission", "eligible", "reason", "flags",
     "score", "score_runtime", "score_flops", "score_params",
     "rank_runtime", "rank_flops", "rank_params",
     "runtime_ms", "params_m", "flops_g",
@@ -211,13 +212,39 @@ def _hold_point(row: dict[str, Any], point: str, low: str, high: str) -> None:
         row[low], row[high] = min(row[low], row[point]), max(row[high], row[point])
 
 
+def scored_complexity(result: SubmissionResult, edition: Edition) -> tuple[int | None, int | None]:
+    """(FLOPs, params) as the edition scores them: the official rule's, or the audited figures."""
+    complexity = result.complexity
+    if complexity is None:
+        return None, None
+    audited = complexity.audited
+    if edition.scored_complexity == "audited" and audited is not None:
+        return (audited.flops if audited.flops is not None else complexity.flops,
+                audited.params if audited.params is not None else complexity.params)
+    return complexity.flops, complexity.params
+
+
+def result_flags(result: SubmissionResult, edition: Edition) -> list[str]:
+    """What a reader must know about how a row's figures were obtained (one line each)."""
+    flags = []
+    if result.nondeterministic:
+        flags.append(f"its output varies by up to {result.output_spread} grey levels between two passes over the "
+                     "same image (timing and complexity verified to that tolerance)")
+    complexity = result.complexity
+    if complexity is not None:
+        if complexity.counted_by == "submission":
+            flags.append(f"complexity counted in the submission's own process ({complexity.fallback or 'no graph'})")
+        if complexity.audited is not None and complexity.audited.notes:
+            scored = "audited" if edition.scored_complexity == "audited" else "official"
+            flags += [f"{note} (the {scored} figure is scored)" for note in complexity.audited.notes]
+    return flags
+
+
 def _score_row(result: SubmissionResult, ctx: _Context) -> dict[str, Any]:
     """One leaderboard row (ranks excepted) for ``result``."""
     runtime, base_runtime = scored_runtimes(result, ctx.baseline, ctx.rule)
     runtime_interval, base_interval = scored_runtime_intervals(result, ctx.baseline, ctx.rule)
-    complexity = result.complexity
-    flops = complexity.flops if complexity is not None else None
-    params = complexity.params if complexity is not None else None
+    flops, params = scored_complexity(result, ctx.edition)
     lns = {
         "runtime": metric_score_ln(runtime, base_runtime) if runtime is not None and base_runtime else math.nan,
         "flops": metric_score_ln(flops, ctx.flops) if flops is not None else math.nan,
@@ -227,6 +254,9 @@ def _score_row(result: SubmissionResult, ctx: _Context) -> dict[str, Any]:
     if reason is None:
         misses = threshold_misses(result, ctx.thresholds)
         problems = [m.reason for m in misses]
+        if result.nondeterministic and ctx.edition.nondeterminism == "fail":
+            problems.append(f"non-deterministic output (up to {result.output_spread} grey levels between two passes); "
+                            f"the {ctx.edition.name} edition does not rank it")
         if runtime is None and ctx.rule.kind == "datasets":
             reported = {m.dataset for m in misses if m.psnr is None}
             lacking = [d for d in ctx.rule.datasets if d not in dataset_runtimes(result) and d not in reported]
@@ -241,6 +271,7 @@ def _score_row(result: SubmissionResult, ctx: _Context) -> dict[str, Any]:
         "submission": result.submission,
         "eligible": reason is None,
         "reason": reason or "",
+        "flags": "; ".join(result_flags(result, ctx.edition)),
         "score": final_score(lns, ctx.edition.weights),
         "score_runtime": exp_or_inf(lns["runtime"]) if not math.isnan(lns["runtime"]) else math.nan,
         "score_flops": exp_or_inf(lns["flops"]) if not math.isnan(lns["flops"]) else math.nan,
@@ -251,6 +282,10 @@ def _score_row(result: SubmissionResult, ctx: _Context) -> dict[str, Any]:
         "score_log10": total_ln / _LN10,
         "baseline_runtime_ms": base_runtime if base_runtime is not None else math.nan,
         "_order": _order(result),
+        "_activations": (result.complexity.activations if result.complexity and result.complexity.activations is not None
+                         else math.nan),
+        "_memory": max((d.peak_memory_mb for d in result.datasets.values() if d.peak_memory_mb is not None),
+                       default=math.nan),
         **{f"_ln_{k}": v for k, v in lns.items()},
         **_row_intervals(result is ctx.baseline, runtime, runtime_interval, base_runtime, base_interval, lns,
                          ctx.edition.weights),
@@ -266,22 +301,29 @@ def _score_row(result: SubmissionResult, ctx: _Context) -> dict[str, Any]:
     return row
 
 
-def _rank(rows: list[dict[str, Any]], datasets: list[str]) -> pd.DataFrame:
+def _rank(rows: list[dict[str, Any]], datasets: list[str], rank_sums: Mapping[str, tuple[str, ...]]
+          ) -> pd.DataFrame:
     """Rank the eligible rows on each track and order the table: ranked rows first, then the rest."""
     table = pd.DataFrame(rows)
     eligible = table["eligible"]
     # Rank on logs: monotone in the score, and finite where the score itself overflows.
     for column, by in (("rank", "score_log10"), ("rank_runtime", "_ln_runtime"),
-                       ("rank_flops", "_ln_flops"), ("rank_params", "_ln_params")):
+                       ("rank_flops", "_ln_flops"), ("rank_params", "_ln_params"),
+                       ("_rank_activations", "_activations"), ("_rank_memory", "_memory")):
         ranks = table.loc[eligible, by].round(TIE_DECIMALS).rank(method="min")
         table[column] = pd.Series(ranks, index=table.index).astype("Int64")
+    sums = list(rank_sums)
+    for track, metrics in rank_sums.items():  # the NTIRE 2022/2023 sub-tracks: the rank of a sum of ranks
+        columns = [f"rank_{m}" if m in ("runtime", "flops", "params") else f"_rank_{m}" for m in metrics]
+        total = table.loc[eligible, columns].astype("float").sum(axis=1, skipna=False)
+        table[f"rank_{track}"] = pd.Series(total.rank(method="min"), index=table.index).astype("Int64")
     table["_ineligible"] = ~eligible
     table = table.sort_values(["_ineligible", "rank", "_order", "score_log10", "submission"],
                               na_position="last", kind="stable").reset_index(drop=True)
     _mark_ties(table, "rank", "_tie_low", "_tie_high", "tie_group", "within_noise")
     _mark_ties(table, "rank_runtime", "_tie_runtime_low", "_tie_runtime_high", "tie_group_runtime",
                "within_noise_runtime")
-    return table[list(LEADERBOARD_COLUMNS) + [PSNR_PREFIX + d for d in datasets]]
+    return table[list(LEADERBOARD_COLUMNS) + [f"rank_{t}" for t in sums] + [PSNR_PREFIX + d for d in datasets]]
 
 
 def _mark_ties(table: pd.DataFrame, rank: str, low: str, high: str, group: str, flag: str) -> None:
@@ -316,7 +358,7 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
     """
     try:
         edition = load_edition(edition)
-        in_force = resolve_thresholds(results, edition, thresholds)
+        in_force = resolve_thresholds(results, edition, thresholds, baseline)
     except EditionError as exc:
         raise ScoringError(str(exc)) from None
     results = list(results)
@@ -326,6 +368,7 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
     check_one_gpu_model(results)
     device = check_one_device(results)
     check_same_measurement(results)
+    check_one_convention(results, edition)
     base = find_baseline(results, baseline or edition.baseline)
     if base.status in (FAILED, RUNNING):
         raise ScoringError(f"baseline '{base.submission}' cannot normalise the scores: {base.unranked_reason()} "
@@ -336,8 +379,7 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
     if base_runtime is None or base_runtime <= 0:
         raise ScoringError(f"baseline '{base.submission}' has no measured runtime in {base.label}; "
                            "run the baseline on the same machine, on the same datasets, before scoring")
-    base_flops = base.complexity.flops if base.complexity else None
-    base_params = base.complexity.params if base.complexity else None
+    base_flops, base_params = scored_complexity(base, edition)
     for label, value in (("FLOPs", base_flops), ("params", base_params)):
         if value is None or value <= 0:
             raise ScoringError(f"baseline '{base.submission}' has no measured {label} in {base.label}; re-run the baseline")
@@ -345,7 +387,7 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
     datasets = list(in_force) + sorted(all_datasets - set(in_force))
     ctx = _Context(edition, in_force, datasets, base, float(base_flops), float(base_params), rule)
     rows = [_score_row(r, ctx) for r in results]
-    table = _rank(rows, datasets)
+    table = _rank(rows, datasets, edition.rank_sums)
     ranked_bases = {round(v, 9) for v in table.loc[table["eligible"], "baseline_runtime_ms"] if not math.isnan(v)}
     notes = []
     if len(ranked_bases) > 1:
@@ -355,6 +397,10 @@ def score_results(results: list[SubmissionResult], edition: Edition | str | os.P
     if with_intervals and base_interval is None:
         notes.append(f"the baseline '{base.submission}' records no runtime interval: score intervals leave its "
                      "timing noise out")
+    for metric, label in (("memory", "GPU memory (it is measured on CUDA only)"), ("activations", "activations")):
+        tracks = [t for t, metrics in edition.rank_sums.items() if metric in metrics]
+        if tracks and all(math.isnan(row[f"_{metric}"]) for row in rows if row["eligible"]):
+            notes.append(f"no ranked row has {label}: the {', '.join(tracks)} sub-track ranks are empty")
     uniform_base = len(ranked_bases) <= 1
     envs = [r.environment for r in results]
     return Leaderboard(

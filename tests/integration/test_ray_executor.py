@@ -93,6 +93,7 @@ def ray_results(cluster, set5, tmp_path_factory):
 # ------------------------------------------------------------------ same answers
 
 
+@pytest.mark.slow  # an acceptance run: the CLI test on the cluster runs in every make test
 @needs_shared
 def test_shipped_submissions_match_the_local_executor(ray_results, set5, tmp_path):
     out, on_ray = ray_results
