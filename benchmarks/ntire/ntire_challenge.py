@@ -1,13 +1,19 @@
 """Acceptance run of a whole NTIRE ESR challenge as delivered: import a checkout, run every team on Set5.
 
-    python -m benchmarks.ntire.ntire_challenge ../shared/ntire2024_esr [--reference ../shared/reference/ntire2024_teams.json]
+    git clone https://github.com/Amazingren/NTIRE2024_ESR /data/ntire2024_esr
+    python -m benchmarks.ntire.ntire_challenge /data/ntire2024_esr [--model-zoo ../shared/ntire2024_esr]
+        [--reference ../shared/reference/ntire2024_teams.json] [--baseline team00_RLFN_baseline]
 
-Imports the checkout with `ntire-bench import-ntire` (nothing special-cased by team), runs
-`ntire-bench run` over every declaration on Set5 on the CPU, then prints: the counts of ok /
-no_weights / failed with each reason, the complexity agreement with the official figures
-(params, FLOPs, activations and Conv2d count, exactly) as matches out of the teams that
-loaded, and the wall time. Install the challenge's requirements first (for 2024: einops), as
-organisers do; the harness itself does not depend on them.
+CHECKOUT is a copy of the organisers' repository that you fetched or cloned (the teams' code is
+never part of this project). Checkpoints it lacks are looked up as DIR/model_zoo/<file> in each
+--model-zoo DIR; for a 2024 checkout the default is ../shared/ntire2024_esr, which holds the 2024
+teams' checkpoints. Imports the checkout with `ntire-bench import-ntire` (nothing special-cased
+by team), runs `ntire-bench run` over every declaration on Set5 on the CPU, then prints: the
+counts of ok / no_weights / failed with each reason, the complexity agreement with the official
+figures (params, FLOPs, activations and Conv2d count, exactly) as matches out of the teams that
+loaded, and the wall time. The baseline is the branch with model_id 0 unless --baseline names
+one. Install the challenge's requirements first (for 2024: einops), as organisers do; the
+harness itself does not depend on them.
 """
 
 from __future__ import annotations
@@ -22,24 +28,34 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "ntire2024_teams.json"
+from benchmarks.common import REPO as ROOT
+from benchmarks.common import SHARED
+
+DEFAULT_REFERENCE = SHARED / "reference" / "ntire2024_teams.json"
+DEFAULT_2024_ZOO = SHARED / "ntire2024_esr"  # the 2024 teams' checkpoints, under model_zoo/
 FIGURES = ("params", "flops", "activations", "num_conv")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkout", type=Path, help="an official NTIRE ESR checkout (test_demo.py, models/, model_zoo/)")
+    parser.add_argument("checkout", type=Path,
+                        help="an official NTIRE ESR checkout you fetched or cloned (test_demo.py, models/, model_zoo/)")
     parser.add_argument("--reference", type=Path, default=None,
                         help="official figures per model_id (the format of ntire2024_teams.json) [default: that file "
                              "when the checkout is NTIRE 2024's]")
+    parser.add_argument("--model-zoo", type=Path, action="append", default=None,
+                        help="where checkpoints the checkout lacks are (DIR/model_zoo/<file>) [default for a 2024 "
+                             f"checkout: {DEFAULT_2024_ZOO}]")
+    parser.add_argument("--baseline", default=None, help="the baseline's submission name [default: model_id 0's]")
     parser.add_argument("--dataset", default="Set5")
     parser.add_argument("--work", type=Path, default=None, help="keep declarations and results here")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `ntire-bench run` options")
     args = parser.parse_args()
     if not (args.checkout / "test_demo.py").is_file():
         parser.error(f"{args.checkout}: no test_demo.py; pass the root of an NTIRE ESR checkout")
-    reference_path = args.reference or (DEFAULT_REFERENCE if "2024" in args.checkout.resolve().name else None)
+    is_2024 = "2024" in args.checkout.resolve().name
+    reference_path = args.reference or (DEFAULT_REFERENCE if is_2024 else None)
+    zoos = args.model_zoo or ([DEFAULT_2024_ZOO] if is_2024 and DEFAULT_2024_ZOO.is_dir() else [])
     work = args.work or Path(tempfile.mkdtemp(prefix="ntire-challenge-"))
     cli = [sys.executable, "-m", "ntire_bench.cli"]
 
@@ -47,9 +63,12 @@ def main() -> int:
     subprocess.run([*cli, "import-ntire", str(args.checkout), "--out", str(work / "submissions"), "--overwrite"],
                    check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     imported = time.perf_counter()
+    baseline = args.baseline or next((p.stem for p in sorted((work / "submissions").glob("*.yaml"))
+                                      if re.fullmatch(r"team0*0(_.*)?", p.stem)), "team00")
+    zoo_options = [option for zoo in zoos for option in ("--model-zoo", str(zoo))]
     run = subprocess.run([*cli, "run", str(work / "submissions"), "--dataset", args.dataset, "--device", "cpu",
                           "--out", str(work / "results"), "--leaderboard", str(work / "leaderboard"), "--no-progress",
-                          "--edition", "default", "--baseline", "team00_RLFN_baseline", *args.extra],
+                          "--edition", "default", "--baseline", baseline, *zoo_options, *args.extra],
                          cwd=ROOT, capture_output=True, text=True)
     finished = time.perf_counter()
     if run.returncode != 0:

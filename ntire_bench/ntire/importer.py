@@ -10,15 +10,16 @@ organisers' own branch, and the notes name the statements and their lines. No br
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ntire_bench.ntire.branch import BranchReader, Frame
+from ntire_bench.ntire.files import checkpoint_lookalikes, missing_packages, module_file, own_loader
 from ntire_bench.ntire.static_eval import collect_imports, is_inert, model_id_values, snippet
 from ntire_bench.ntire.declaration import (DATA_RANGES, DeclarationError, ForwardWrapper, Origin, TeamDeclaration, is_unedited)
 
@@ -34,6 +35,7 @@ class ImportReport:
     declarations: list[TeamDeclaration]
     written: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)
+    kept_from_other: list[tuple[Path, str]] = field(default_factory=list)  # (file, the checkout it comes from)
     skipped: list[tuple[int | None, str]] = field(default_factory=list)
     summary: Path | None = None
 
@@ -51,14 +53,6 @@ def _parse(path: Path) -> ast.Module:
                                "fix the file and import again") from None
 
 
-def _module_file(checkout: Path, module: str) -> Path | None:
-    base = checkout.joinpath(*module.split("."))
-    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
 
@@ -73,7 +67,7 @@ def _locate_select_model(checkout: Path) -> tuple[str, ast.FunctionDef, list[tup
     for node in demo_tree.body:
         if isinstance(node, ast.ImportFrom) and not node.level and node.module \
                 and any(a.name == SELECT_FUNCTION for a in node.names) \
-                and (path := _module_file(checkout, node.module)):
+                and (path := module_file(checkout, node.module)):
             tree = _parse(path)
             if SELECT_FUNCTION in _functions(tree):
                 relative = path.relative_to(checkout).as_posix()
@@ -90,7 +84,7 @@ def _forward_wrappers(checkout: Path, trees: list[tuple[str, ast.Module]],
         where = {name: relative for name in _functions(tree)}
         for node in tree.body:
             if isinstance(node, ast.ImportFrom) and not node.level and node.module \
-                    and (path := _module_file(checkout, node.module)):
+                    and (path := module_file(checkout, node.module)):
                 where.update({a.asname or a.name: path.relative_to(checkout).as_posix() for a in node.names})
         for function in _functions(tree).values():
             if function.name == SELECT_FUNCTION:
@@ -107,45 +101,6 @@ def _forward_wrappers(checkout: Path, trees: list[tuple[str, ast.Module]],
                         for model_id in ids:
                             wrappers.setdefault(model_id, ForwardWrapper(where[name], name))
     return wrappers
-
-
-def _missing_packages(checkout: Path, module: str) -> dict[str, str]:
-    """Third-party packages that the team's module (and its local imports) import at top level but are absent."""
-    missing: dict[str, str] = {}
-    queue, seen = [module], set()
-    while queue:
-        name = queue.pop(0)
-        path = _module_file(checkout, name)
-        if path is None or name in seen:
-            continue
-        seen.add(name)
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                imported = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                base = ".".join(name.split(".")[: -node.level]) if node.level else ""
-                full = ".".join(p for p in (base, node.module) if p)
-                imported = [full, *(f"{full}.{a.name}" for a in node.names)]
-            else:
-                continue
-            for candidate in imported:
-                top = candidate.split(".")[0]
-                if _module_file(checkout, candidate) or (checkout / top).is_dir() or (checkout / f"{top}.py").is_file():
-                    queue.append(candidate)
-                elif top not in sys.stdlib_module_names and top not in missing and not _installed(top):
-                    missing[top] = path.relative_to(checkout).as_posix()
-    return missing
-
-
-def _installed(package: str) -> bool:
-    try:
-        return importlib.util.find_spec(package) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _frame(checkout: Path, relative: str, function: ast.FunctionDef, tree: ast.Module) -> tuple[Frame, ast.If]:
@@ -239,6 +194,8 @@ def _declare(checkout: Path, frame: Frame, model_id: int, node: ast.If,
         notes.append("the branch loads no weights")
     if weights is not None and not declaration.checkpoint_present:
         notes.append(f"checkpoint {weights.path} is not in the checkout")
+        notes.extend(f"{other} is there: if it is this team's, set checkpoint: {other}"
+                     for other in checkpoint_lookalikes(checkout, weights.path, model_id))
     if reader.weights and reader.weights.weights_only is False and reader.pickled_model_line is None:
         notes.append("the branch loads with weights_only=False; the runtime does so only with trust_pickle: true")
     notes.extend(f"line {line}: the branch moves the model to CUDA; the runtime places it on the chosen device"
@@ -246,11 +203,13 @@ def _declare(checkout: Path, frame: Frame, model_id: int, node: ast.If,
     if args_tuples + kwargs_tuples:
         notes.append(f"tuple arguments are written as YAML lists: {', '.join(args_tuples + kwargs_tuples)}")
     if declaration.module:
-        module_file = _module_file(checkout, declaration.module)
-        if module_file is None:
+        if module_file(checkout, declaration.module) is None:
             notes.append(f"module {declaration.module} has no file in the checkout")
-        for package, importer in _missing_packages(checkout, declaration.module).items():
+        for package, importer in missing_packages(checkout, declaration.module).items():
             notes.append(f"{importer} imports {package}, which is not installed here")
+        loader = own_loader(checkout, declaration.module, declaration.class_name or "")
+        if loader and declaration.loader == "load_state_dict" and weights is not None:
+            notes.append(f"{loader}() is the team's own: the runtime loads the weights through it, as the branch does")
     if reader.pickled_model_line is not None:
         notes.append(f"line {reader.pickled_model_line}: the checkpoint is a pickled whole model; "
                      "review the team's code, then set trust_pickle: true to let the runtime unpickle it")
@@ -303,24 +262,55 @@ def _name_uniquely(declarations: list[TeamDeclaration]) -> None:
         taken.add(candidate)
 
 
-def import_checkout(checkout: str | Path, out_dir: str | Path, overwrite: bool = False) -> ImportReport:
-    """Write ``<out_dir>/<name>.yaml`` for every branch and ``IMPORT.md``; edited files are kept unless overwrite."""
+def import_checkout(checkout: str | Path, out_dir: str | Path, overwrite: bool = False,
+                    keep_existing: bool = False) -> ImportReport:
+    """Write ``<out_dir>/<name>.yaml`` for every branch and ``IMPORT.md``; edited files are kept unless overwrite.
+
+    A declaration of the same name already in ``out_dir`` from another checkout (several single-team
+    checkouts, each carrying the baseline) is kept with ``keep_existing``, replaced with ``overwrite``,
+    and is an error otherwise (before anything is written).
+    """
     declarations, skipped = parse_checkout(checkout)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     report = ImportReport(Path(checkout).resolve(), declarations, skipped=skipped)
+    plans = []
     for declaration in declarations:
         path, text = out_dir / f"{declaration.name}.yaml", declaration.to_yaml()
-        if path.exists() and not overwrite:
-            current = path.read_text(encoding="utf-8")
-            if current != text and not is_unedited(current):
-                report.kept.append(path)
-                continue
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        other = _other_checkout(current, declaration) if current is not None else None
+        if other is not None and not overwrite:
+            if not keep_existing:
+                raise DeclarationError(
+                    f"{path}: already declares {declaration.name} from {other}, and "
+                    f"{declaration.checkout}/{declaration.origin.file} declares it too (model_id {declaration.team_id}); "
+                    "pass --keep-existing to keep the one there, or --overwrite to replace it")
+            report.kept_from_other.append((path, other))
+        elif current is not None and not overwrite and current != text and not is_unedited(current):
+            report.kept.append(path)
+        else:
+            plans.append((path, text))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, text in plans:
         _write_atomically(path, text)
         report.written.append(path)
     report.summary = out_dir / "IMPORT.md"
     _write_atomically(report.summary, summary_markdown(report))
     return report
+
+
+def _other_checkout(current: str, declaration: TeamDeclaration) -> str | None:
+    """``checkout/file`` of an existing declaration when it comes from another checkout than ``declaration``."""
+    try:
+        existing = yaml.safe_load(current)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(existing, dict) or not isinstance(existing.get("checkout"), str):
+        return None
+    if Path(existing["checkout"]) == Path(declaration.checkout):
+        return None
+    origin = existing.get("origin")
+    file = origin.get("file", DEMO_FILE) if isinstance(origin, dict) else DEMO_FILE
+    return f"{existing['checkout']}/{file}"
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -341,6 +331,9 @@ def summary_markdown(report: ImportReport) -> str:
     ]
     if report.kept:
         lines.append(f"Kept as edited (not overwritten): {', '.join(p.name for p in report.kept)}.")
+    if report.kept_from_other:
+        lines.append("Kept as imported from another checkout: "
+                     f"{', '.join(f'{p.name} ({source})' for p, source in report.kept_from_other)}.")
     lines += ["", "| id | name | build | class | checkpoint present | data range | strict | notes |",
               "|---:|---|---|---|---|---:|---|---|"]
     for d in declarations:

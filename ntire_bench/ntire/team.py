@@ -4,21 +4,24 @@
 worker only: it puts the checkout first on ``sys.path`` and makes it the working directory
 (team code imports ``models.x`` and reads files relative to the checkout, as under the
 organisers' ``test_demo.py``), then builds the team's class, or runs the organisers' own
-``select_model`` branch for an ``official-branch`` declaration.
+``select_model`` branch for an ``official-branch`` declaration. Organisers' functions (``select_model``,
+the ``forward`` wrappers) run with only the top-level statements they use (``ntire.slicing``), never
+the whole of ``test_demo.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ntire_bench.ntire.declaration import TeamDeclaration, read_declaration
+from ntire_bench.ntire.slicing import load_sliced
 from ntire_bench.plugins.declaration import PluginError, Submission
+from ntire_bench.util.text import one_line
 
 
 def team_info(declaration: TeamDeclaration) -> dict[str, Any]:
@@ -47,19 +50,19 @@ def _wrapper(declaration: TeamDeclaration) -> tuple[str, str] | None:
     return None
 
 
-def _checkout_module(checkout: Path, relative: str) -> Any:
-    """Import a file of the checkout (e.g. test_demo.py) as a module, once."""
+def _checkout_function(checkout: Path, relative: str, function: str) -> Any:
+    """``function`` of a checkout file (e.g. test_demo.py), run with only the top-level statements it needs."""
     path = (checkout / relative).resolve()
-    name = "ntire_checkout_" + relative.replace("/", "_").removesuffix(".py")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise PluginError(f"{path}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    name = f"ntire_checkout_{relative.replace('/', '_').removesuffix('.py')}_{function}"
+    module = sys.modules.get(name)
+    if module is None:
+        try:
+            module = load_sliced(path, [function], name)
+        except KeyError:
+            raise PluginError(f"{relative}: has no function {function}()") from None
+        except (OSError, SyntaxError) as exc:
+            raise PluginError(f"{path}: cannot be read ({one_line(exc)})") from None
+    return getattr(module, function)
 
 
 def _forward(declaration: TeamDeclaration, checkout: Path) -> Any:
@@ -67,9 +70,7 @@ def _forward(declaration: TeamDeclaration, checkout: Path) -> Any:
     if found is None:
         return None
     file, function = found
-    wrapper = getattr(_checkout_module(checkout, file), function, None)
-    if wrapper is None:
-        raise PluginError(f"{file}: has no function {function}() (the declaration's forward)")
+    wrapper = _checkout_function(checkout, file, function)
     tile = declaration.tile
 
     def official_forward(model: Any, x: Any) -> Any:
@@ -95,8 +96,7 @@ def _official_branch_factory(declaration: TeamDeclaration, checkout: Path) -> An
     def build() -> Any:
         import torch
 
-        demo = _checkout_module(checkout, declaration.origin.file)
-        select = getattr(demo, declaration.origin.function)
+        select = _checkout_function(checkout, declaration.origin.file, declaration.origin.function)
         args = argparse.Namespace(model_id=declaration.team_id, data_dir="", save_dir="", include_test=False,
                                   ssim=False)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -185,7 +185,8 @@ def _is_tensor_dict(d: dict) -> bool:
 def extract_state_dict(obj: Any, path: str | os.PathLike, key: str | list[str] | tuple[str, ...] | None = None
                        ) -> dict[str, torch.Tensor]:
     """The weights inside a checkpoint: under ``key`` (the first present, for a list), or unwrapped from the
-    usual containers; a whole pickled model gives its ``state_dict()``; a ``module.`` prefix is stripped."""
+    usual containers; a whole pickled model gives its ``state_dict()``. Names are kept as saved
+    (``apply_state_dict`` decides about a ``module.`` prefix, knowing the model)."""
     state = obj
     if isinstance(state, nn.Module):
         state = state.state_dict()
@@ -205,8 +206,6 @@ def extract_state_dict(obj: Any, path: str | os.PathLike, key: str | list[str] |
         state = state[wrapper]
     if not isinstance(state, dict):
         raise PluginError(f"{Path(path).name}: holds a {type(state).__name__}, expected a state_dict of tensors")
-    if state and all(k.startswith("module.") for k in state):
-        state = {k.removeprefix("module."): v for k, v in state.items()}
     return state
 
 
@@ -232,11 +231,21 @@ def read_checkpoint(path: str | os.PathLike, expected_sha256: str | None, trust_
 
 def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], strict: bool, path: str | os.PathLike,
                      notes: LoadNotes) -> None:
-    """Load ``state``; mismatched keys fail under ``strict`` and are recorded as a warning otherwise."""
+    """Load ``state``; mismatched keys fail under ``strict`` and are recorded as a warning otherwise.
+
+    A ``module.`` prefix (a DataParallel save) is dropped only when the model's own names lack it. A model
+    whose class overrides ``load_state_dict`` (to fuse or rename before loading) is loaded through that
+    method, as the official branch does: its names are checked after the team's code has run.
+    """
+    name = Path(path).name
     own = model.state_dict()
+    state = _without_parallel_prefix(state, own)
+    overriding = _overriding_class(model)
+    if overriding is not None:
+        _load_through_the_team_method(model, state, strict, name, overriding, notes)
+        return
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    name = Path(path).name
     if strict and (missing or unexpected):
         raise PluginError(f"{name} does not match the architecture: "
                           f"missing keys {_preview(missing)}; unexpected keys {_preview(unexpected)}")
@@ -247,9 +256,48 @@ def apply_state_dict(model: nn.Module, state: dict[str, torch.Tensor], strict: b
                           f"first {k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}")
     model.load_state_dict(state, strict=strict)
     if not strict:
-        detail = (f"missing keys {_preview(missing)}; unexpected keys {_preview(unexpected)}"
-                  if missing or unexpected else "every key matched")
+        detail = _key_detail(missing, unexpected)
         notes.warnings.append(f"weights loaded with strict=False as the official code does ({detail})")
+
+
+def _without_parallel_prefix(state: dict[str, torch.Tensor], own: dict[str, Any]) -> dict[str, torch.Tensor]:
+    prefix = "module."
+    if state and all(k.startswith(prefix) for k in state) and not (own and all(k.startswith(prefix) for k in own)):
+        return {k.removeprefix(prefix): v for k, v in state.items()}
+    return state
+
+
+def _overriding_class(model: nn.Module) -> type | None:
+    """The team's class that defines its own ``load_state_dict``, or None when ``nn.Module``'s is used."""
+    for cls in type(model).__mro__:
+        if cls is nn.Module:
+            return None
+        if "load_state_dict" in vars(cls):
+            return cls
+    return None
+
+
+def _load_through_the_team_method(model: nn.Module, state: dict[str, torch.Tensor], strict: bool, name: str,
+                                  cls: type, notes: LoadNotes) -> None:
+    method = f"{cls.__name__}.load_state_dict"
+    try:
+        result = model.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise PluginError(f"{name} does not load into the model: the team's own {method}() raised "
+                          f"{one_line(exc, with_type=False)[:300]}") from exc
+    if isinstance(getattr(result, "missing_keys", None), list):
+        missing, unexpected = sorted(result.missing_keys), sorted(result.unexpected_keys)
+    else:  # the override returned nothing usable: compare with the names the model has now
+        after = model.state_dict()
+        missing, unexpected = sorted(set(after) - set(state)), sorted(set(state) - set(after))
+    detail = f"strict={strict}: {_key_detail(missing, unexpected)}"
+    notes.warnings.append(f"weights loaded through the team's own {method}(), as the official code does ({detail})")
+
+
+def _key_detail(missing: list[str], unexpected: list[str]) -> str:
+    if not (missing or unexpected):
+        return "every key matched"
+    return f"missing keys {_preview(missing)}; unexpected keys {_preview(unexpected)}"
 
 
 def _preview(keys: list[str], limit: int = 5) -> str:
@@ -298,51 +346,6 @@ def load_weights(model: nn.Module, path: str | os.PathLike, expected_sha256: str
     raw = read_checkpoint(path, expected_sha256, trust_pickle, notes)
     apply_state_dict(model, extract_state_dict(raw, path, state_dict_key), strict, path, notes)
     return notes
-
-
-class _MissingWeights(dict):
-    """What ``torch.load`` of an absent checkpoint returns while an organisers' branch builds a model with
-    no weights: any key gives itself back, and ``load_state_dict`` of it changes nothing. Used as a model
-    (a pickled whole model), it says there is nothing to build."""
-
-    name = "the checkpoint"
-
-    def __getitem__(self, key: Any) -> "_MissingWeights":
-        return self
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __getattr__(self, attribute: str) -> Any:
-        raise PluginError(f"{self.name} is absent and the team's branch takes the whole model from it "
-                          "(a pickled model), so there is nothing to time; add the file to the model zoo")
-
-
-@contextlib.contextmanager
-def absent_checkpoint_loads_nothing(checkpoint: str, notes: LoadNotes) -> Iterator[None]:
-    """Let code that loads ``checkpoint`` itself (an organisers' branch) build the model when the file is absent,
-    so the submission is still timed and counted (status no_weights)."""
-    name = Path(checkpoint).name
-    real_load, real_apply = torch.load, nn.Module.load_state_dict
-
-    def load(f, *args, **kwargs):
-        if isinstance(f, (str, os.PathLike)) and Path(f).name == name and not Path(f).exists():
-            marker = _MissingWeights()
-            marker.name = name
-            return marker
-        return real_load(f, *args, **kwargs)
-
-    def apply(self, state_dict, *args, **kwargs):
-        if isinstance(state_dict, _MissingWeights):
-            _note_once(notes, f"{name} is absent: the model keeps its initial weights")
-            return nn.modules.module._IncompatibleKeys([], [])
-        return real_apply(self, state_dict, *args, **kwargs)
-
-    torch.load, nn.Module.load_state_dict = load, apply
-    try:
-        yield
-    finally:
-        torch.load, nn.Module.load_state_dict = real_load, real_apply
 
 
 # -------------------------------------------------------------------------- deploy

@@ -3,7 +3,10 @@
 The fixture checkout (tests/support/fixtures/ntire_checkout) has tiny teams with the quirks real teams
 ship: hard-coded CUDA, a missing package, sibling imports and files read next to the module,
 strict=False, both data ranges, .pth/.pt/.pkl and nested weights, re-parameterisation, a
-pickled whole model, an official inference wrapper, a missing checkpoint and an empty branch.
+pickled whole model, an official inference wrapper, a tile (the 2023 layout), a missing checkpoint,
+an empty branch, a class with its own load_state_dict, a model that fuses itself on its first call,
+input-dependent routing and random routing in eval mode; and its test_demo.py imports, at its top,
+a package no branch needs and that is absent.
 """
 
 from __future__ import annotations
@@ -63,6 +66,10 @@ def test_every_branch_gives_a_results_file(teams_run):
 
 @pytest.mark.parametrize("name, status, reason", [
     ("team00_PlainSR_baseline", "ok", None),
+    ("team08_LazyFuseSR", "ok", None),
+    ("team10_MoESR", "ok", None),
+    ("team18_TileSR", "ok", None),
+    ("team30_FuseOnLoadSR", "ok", None),
     ("team03_CudaSR", "failed", r"^counting complexity raised the team's code requires CUDA at team03_CudaSR.py:\d+ "
                                 r"\(.*\); run it with --device cuda on a GPU machine$"),
     ("team07_MambaSR", "failed", r"needs package 'mamba_ssm', which is not installed here"),
@@ -87,11 +94,28 @@ def test_each_quirk_has_its_outcome(teams_run, name, status, reason):
         assert "\n" not in record.error
 
 
-def test_quality_equals_the_organisers_own_inference_for_each_data_range(teams_run, checkout):
-    """team00 takes 0..255, team15 takes 0..1 through its official forward_team15 wrapper: the PSNR
-    the harness records equals the organisers' run() on the same images, image by image."""
-    import argparse
+def _organisers_demo(checkout):
+    """The fixture's whole test_demo.py, imported as its main() would be (a stand-in for the absent package
+    its utils_image imports)."""
     import importlib.util
+    import types
+
+    sys.modules["fixture_absent_package"] = types.SimpleNamespace(make_grid=None)
+    try:
+        spec = importlib.util.spec_from_file_location("fixture_demo", checkout / "test_demo.py")
+        demo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo)
+    finally:
+        del sys.modules["fixture_absent_package"]
+    return demo
+
+
+def test_quality_equals_the_organisers_own_inference_for_each_data_range(teams_run, checkout):
+    """team00 takes 0..255, team15 takes 0..1 through its official forward_team15 wrapper, team18 asks for
+    tiles (the organisers' forward tiles it): the PSNR the harness records equals the organisers' run() on
+    the same images, image by image; and team18's tiles change its PSNR, so the tile was honoured."""
+    import argparse
+    import os
 
     import numpy as np
     import torch
@@ -99,32 +123,84 @@ def test_quality_equals_the_organisers_own_inference_for_each_data_range(teams_r
     from ntire_bench.data.images import read_image
     from ntire_bench.metrics.quality import image_quality
 
-    sys.path.insert(0, str(checkout))
-    try:
-        spec = importlib.util.spec_from_file_location("fixture_demo", checkout / "test_demo.py")
-        demo = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(demo)
-        import os
+    def psnr(sr, pair):
+        sr_u8 = torch.from_numpy(np.rint(sr[0].numpy() * 255.0).astype(np.uint8))
+        hr = torch.from_numpy(read_image(pair.hr_path)).permute(2, 0, 1)
+        return image_quality(sr_u8, hr, border=4)["psnr"]
 
-        cwd = os.getcwd()
-        os.chdir(checkout)
-        try:
-            for model_id, name, data_range in ((0, "team00_PlainSR_baseline", 255.0), (15, "team15_AttnSR", 1.0)):
-                args = argparse.Namespace(model_id=model_id)
-                model, _, declared_range, tile = demo.select_model(args, torch.device("cpu"))
-                assert declared_range == data_range == teams_run["records"][name].data_range
-                for pair, row in zip(teams_run["datasets"][0].pairs, teams_run["records"][name].datasets["A"].images):
-                    lr = torch.from_numpy(read_image(pair.lr_path)).permute(2, 0, 1)[None].float() / 255.0
-                    (sr,) = demo.run(model, [lr], data_range, tile, torch.device("cpu"), args)
-                    sr_u8 = torch.from_numpy(np.rint(sr[0].numpy() * 255.0).astype(np.uint8))
-                    hr = torch.from_numpy(read_image(pair.hr_path)).permute(2, 0, 1)
-                    assert image_quality(sr_u8, hr, border=4)["psnr"] == pytest.approx(row.psnr, abs=1e-9)
-        finally:
-            os.chdir(cwd)
+    sys.path.insert(0, str(checkout))
+    cwd = os.getcwd()
+    os.chdir(checkout)
+    try:
+        demo = _organisers_demo(checkout)
+        for model_id, name, data_range in ((0, "team00_PlainSR_baseline", 255.0), (15, "team15_AttnSR", 1.0),
+                                           (18, "team18_TileSR", 1.0)):
+            args = argparse.Namespace(model_id=model_id)
+            model, _, declared_range, tile = demo.select_model(args, torch.device("cpu"))
+            assert declared_range == data_range == teams_run["records"][name].data_range
+            assert (tile is not None) is (model_id == 18)
+            for pair, row in zip(teams_run["datasets"][0].pairs, teams_run["records"][name].datasets["A"].images):
+                lr = torch.from_numpy(read_image(pair.lr_path)).permute(2, 0, 1)[None].float() / 255.0
+                (sr,) = demo.run(model, [lr], data_range, tile, torch.device("cpu"), args)
+                assert psnr(sr, pair) == pytest.approx(row.psnr, abs=1e-9)
+                if tile is not None:
+                    (whole,) = demo.run(model, [lr], data_range, None, torch.device("cpu"), args)
+                    assert abs(psnr(whole, pair) - row.psnr) > 1e-6
     finally:
+        os.chdir(cwd)
         sys.path.remove(str(checkout))
-        for module in [m for m in sys.modules if m == "models" or m.startswith("models.")]:
+        for module in [m for m in sys.modules if m.split(".")[0] in ("models", "utils")]:
             del sys.modules[module]
+
+
+def test_a_class_with_its_own_load_state_dict_is_loaded_through_it(teams_run):
+    """team30 fuses in its load_state_dict override before loading the fused checkpoint strictly, with names of
+    its own that start with `model.`: loaded as the official branch loads it, and said so."""
+    record = teams_run["records"]["team30_FuseOnLoadSR"]
+    assert record.status == "ok", record.error
+    assert "weights loaded through the team's own FuseOnLoadSR.load_state_dict(), as the official code does " \
+           "(strict=True: every key matched)" in record.warnings
+    assert record.complexity.num_conv == 4  # head, two fused blocks, tail: the checkpoint's fused form
+
+
+def test_a_tiled_team_is_counted_on_its_bare_model_as_the_official_counters_do(teams_run):
+    """team18's 15-pixel tiles (overlap 1) cut a 256x256 input into 19 x 19 tiles: counted through them it makes
+    19 * 19 * 2 = 722 conv calls, where the official get_model_activation(model, ...) sees 2."""
+    complexity = teams_run["records"]["team18_TileSR"].complexity
+    assert (complexity.num_conv, complexity.activations) == (2, (4 + 48) * 65536)
+
+
+def test_params_are_those_of_the_model_as_the_branch_returns_it(teams_run):
+    """team08 merges two convs into a third on its first forward call and deletes them: as select_model
+    returns it, it has 112 + 144 + 16 + 144 + 1776 = 2192 parameters, after any forward pass 2032."""
+    complexity = teams_run["records"]["team08_LazyFuseSR"].complexity
+    assert complexity.params == 2192 and complexity.counted_by == "graph"
+    assert any(n.startswith("params: 2,192 as built, 2,032 after its first forward") for n in complexity.audited.notes)
+
+
+def test_figures_that_depend_on_the_input_are_counted_on_the_official_one_and_said_so(teams_run):
+    """team10 routes by its input's values: on the zeros an uninitialised torch.FloatTensor holds (the official
+    activation input) it takes the narrow expert, on torch.rand (fvcore's) the wide one. Its graph is traced on
+    each, and both traces are counted outside its process."""
+    complexity = teams_run["records"]["team10_MoESR"].complexity
+    assert teams_run["records"]["team10_MoESR"].status == "ok"
+    assert complexity.counted_by == "graph"
+    narrow, wide = (4 + 1 + 4 + 48) * 65536, (4 + 8 + 4 + 48) * 65536
+    # fvcore on the wide path: head 3x3 3->4, squeeze 1x1 4->8, expand 1x1 8->4, tail 3x3 4->48, router 4->2
+    assert complexity.flops == (4 * 27 + 8 * 4 + 4 * 8 + 48 * 36) * 65536 + 4 * 2
+    assert complexity.activations == narrow
+    assert complexity.input_dependent == {"activations": wide}
+    assert any(n.startswith(f"input-dependent: activations {narrow:,} (on torch.rand: {wide:,})")
+               for n in complexity.audited.notes)
+
+
+def test_a_team_that_samples_in_eval_mode_is_measured_and_flagged_not_failed(teams_run):
+    """team16 draws a hard Gumbel-softmax in eval mode: its outputs differ between passes, which the organisers'
+    code ranks; the spread is measured on every image once it shows, and its checks allow for it."""
+    record = teams_run["records"]["team16_GumbelSR"]
+    assert record.status == "ok", record.error
+    assert record.nondeterministic and record.output_spread >= 2
+    assert record.datasets["A"].timing_audit.verified.endswith(f"(tolerance {2 * record.output_spread + 1:.2g})")
 
 
 def test_no_weights_still_measures_runtime_and_complexity(teams_run):
@@ -221,7 +297,8 @@ def test_an_organisers_branch_that_loads_an_absent_state_dict_still_builds_the_m
     import torch
     from torch import nn
 
-    from ntire_bench.worker.loading import LoadNotes, absent_checkpoint_loads_nothing
+    from ntire_bench.worker.build import absent_checkpoint_loads_nothing
+    from ntire_bench.worker.loading import LoadNotes
 
     def branch():
         model = nn.Conv2d(3, 3, 1)
@@ -235,3 +312,69 @@ def test_an_organisers_branch_that_loads_an_absent_state_dict_still_builds_the_m
                                                                "weights"]
     with pytest.raises(FileNotFoundError):
         torch.load("model_zoo/absent.pth")  # restored afterwards
+
+
+def test_an_organisers_branch_reads_its_checkpoint_from_the_model_zoo_when_the_checkout_lacks_it(
+        teams_run, checkout, tmp_path):
+    """A public copy without the checkpoints: team20's own branch loads model_zoo/team20_wholesr.pth, which only
+    the --model-zoo directory holds (as ../shared/ntire2024_esr holds the 2024 teams' under model_zoo/)."""
+    copy, zoo = tmp_path / "checkout", tmp_path / "zoo"
+    shutil.copytree(checkout, copy)
+    (zoo / "model_zoo").mkdir(parents=True)
+    shutil.move(copy / "model_zoo" / "team20_wholesr.pth", zoo / "model_zoo" / "team20_wholesr.pth")
+    import_checkout(copy, tmp_path / "decl")
+    declaration = tmp_path / "decl" / "team20_WholeSR.yaml"
+    declaration.write_text(declaration.read_text().replace("trust_pickle: false", "trust_pickle: true"))
+    entries = discover([declaration], include_entry_points=False)
+    (record,) = run_benchmark(entries, teams_run["datasets"], RunConfig(out_dir=tmp_path / "r", model_zoo=(zoo,),
+                                                                       **FAST))
+    assert record.status == "ok", record.error
+    found = (zoo / "model_zoo" / "team20_wholesr.pth").resolve()
+    assert f"model_zoo/team20_wholesr.pth is not in the checkout: the branch loads {found}" in record.warnings
+
+
+def test_complexity_equals_the_organisers_way_of_counting_it(teams_run, checkout):
+    """For every fixture team that loads with its weights, params, FLOPs, activations and Conv2d calls equal what the official
+    code computes on the model select_model() returns: sum of p.numel(), fvcore on torch.rand(1, 3, 256, 256),
+    and Conv2d output elements and calls over one forward pass, all on the bare model (the official counters
+    never call the inference wrapper). Teams 08, 10 and 16 are left out: their figures depend on when or on
+    what input they are counted; so is team 18, counted through its tiles today (see the xfail tests)."""
+    import argparse
+    import os
+
+    import torch
+    from fvcore.nn import FlopCountAnalysis
+    from torch import nn
+
+    sys.path.insert(0, str(checkout))
+    cwd = os.getcwd()
+    os.chdir(checkout)
+    try:
+        demo = _organisers_demo(checkout)
+        compared = []
+        for name, record in teams_run["records"].items():
+            model_id = int(name.removeprefix("team").split("_")[0])
+            if record.status != "ok" or model_id in (8, 10, 16, 18):
+                continue
+            model, _, _, _ = demo.select_model(argparse.Namespace(model_id=model_id), torch.device("cpu"))
+            params = sum(p.numel() for p in model.parameters())
+            outputs = []
+            hooks = [m.register_forward_hook(lambda m, i, o, seen=outputs: seen.append(o.numel()))
+                     for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+            with torch.no_grad():
+                model(torch.rand(1, 3, 256, 256))
+            for hook in hooks:
+                hook.remove()
+            flops = FlopCountAnalysis(model, torch.rand(1, 3, 256, 256))
+            flops.unsupported_ops_warnings(False)
+            flops.uncalled_modules_warnings(False)
+            got = record.complexity
+            assert (got.params, got.flops, got.activations, got.num_conv) == \
+                (params, int(flops.total()), sum(outputs), len(outputs)), name
+            compared.append(model_id)
+        assert {0, 15, 30} <= set(compared)  # the others' outcomes: test_each_quirk_has_its_outcome
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(str(checkout))
+        for module in [m for m in sys.modules if m.split(".")[0] in ("models", "utils")]:
+            del sys.modules[module]
