@@ -113,7 +113,8 @@ def load_exported(path: str | os.PathLike, device: torch.device) -> Any:
 MAC_COMPOSITES = frozenset({
     "aten::scaled_dot_product_attention", "aten::matmul", "aten::linear", "aten::einsum", "aten::bilinear",
     "aten::tensordot", "aten::chain_matmul", "aten::addbmm", "aten::conv1d", "aten::conv2d", "aten::conv3d",
-    "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d",
+    "aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d", "aten::_convolution_mode",
+    "aten::_convolution", "aten::convolution",
 })
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ntire_bench.worker.protocol import Reply, WorkerFailure, finite_numbers
-from ntire_bench.results.records import ROUNDING_LEVELS, TimingAudit
+from ntire_bench.results.records import MAX_ALLOWED_SPREAD, ROUNDING_LEVELS, TimingAudit
 from ntire_bench.util.text import one_line
 
 # The samples may miss this fraction of the parent's wall time (input preparation, output
@@ -189,9 +189,9 @@ class DatasetAudit:
 def verify_tolerance(spread: int | None) -> float:
     """How far (fraction of white) a fresh recomputation may differ from a timed output: ``VERIFY_TOLERANCE``,
     widened, when two passes over an image differed at all, to twice the largest spread measured (grey levels; a
-    third pass can land further from either) plus rounding; the leaderboard flags a row whose spread is more
-    than rounding (its timing is verified only to that tolerance)."""
-    widen = 2 * spread + ROUNDING_LEVELS if spread else 0
+    third pass can land further from either, at most ``MAX_ALLOWED_SPREAD``) plus rounding; the leaderboard flags
+    a row whose spread is more than rounding (its timing is verified only to that tolerance)."""
+    widen = 2 * min(spread, MAX_ALLOWED_SPREAD) + ROUNDING_LEVELS if spread else 0
     return VERIFY_TOLERANCE + widen / 255
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from ntire_bench.complexity.rules import FVCORE, NTIRE2023
 from ntire_bench.plugins.declaration import SubmissionInfo
-from ntire_bench.results.records import AuditedComplexity, ComplexityResult, RecordError, from_plain
+from ntire_bench.results.records import MAX_ALLOWED_SPREAD, AuditedComplexity, ComplexityResult, RecordError, from_plain
 from ntire_bench.runner.context import RunContext
 from ntire_bench.runner.audit import read_sr
 from ntire_bench.worker.client import InProcessWorker, IsolatedWorker, WorkerLimits
@@ -56,6 +56,7 @@ class GraphCheck:
     lr: np.ndarray  # H x W x 3 uint8
     sr: np.ndarray  # 3 x sH x sW uint8
     on: str = "rand"  # the graph it is run on: "rand", or "zeros" (the trace on the official hooked input)
+    traced_size: bool = False  # the image cut or mirrored out to the traced size (at_traced_size)
 
 
 def at_traced_size(lr: np.ndarray, size: Sequence[int]) -> np.ndarray:
@@ -72,7 +73,7 @@ ZEROS_GRAPH = "zeros_graph.pt"  # beside the kept graph: its trace on the zeros,
 def keep_graph(worker: Any, claim: dict[str, Any] | None, into: Path) -> Path | None:
     """Copy the worker's exported graph (and its trace on the zeros, if any) out of its private directory
     (which goes with it) into ``into``; the path of the graph."""
-    if not claim or not isinstance(claim.get("graph"), str):
+    if not isinstance(claim, dict) or not isinstance(claim.get("graph"), str):
         return None
     source = Path(worker.tmp) / Path(claim["graph"]).name
     if not source.is_file():
@@ -84,6 +85,15 @@ def keep_graph(worker: Any, claim: dict[str, Any] | None, into: Path) -> Path | 
             return None
         shutil.copy2(zeros, into / ZEROS_GRAPH)
     return Path(shutil.copy2(source, into / "graph.pt"))
+
+
+def traced_size_check(worker: Any, name: str, lr: np.ndarray, info: SubmissionInfo,
+                      traced: Sequence[int]) -> GraphCheck:
+    """``lr`` at the traced size and the model's bare SR of it: a check any graph can run, its sizes baked in
+    or not."""
+    fitted = at_traced_size(lr, traced)
+    return GraphCheck(f"{name} at {int(traced[0])}x{int(traced[1])}", fitted, bare_output(worker, fitted, info.scale),
+                      traced_size=True)
 
 
 def zeros_check(worker: Any, info: SubmissionInfo, traced: Sequence[int]) -> GraphCheck:
@@ -104,7 +114,18 @@ def bare_output(worker: Any, lr: np.ndarray, scale: int) -> np.ndarray:
         lr_path.unlink(missing_ok=True)
 
 
+# The load reply's complexity fields (worker/counting.py claim_complexity) and the types each may have.
+CLAIM_FIELDS = {"claimed": (dict,), "layer_kinds": (dict,), "graph": (str, type(None)),
+                "zeros_graph": (str, type(None)), "graph_error": (str, type(None)), "graph_warnings": (list,)}
+
+
 def _claimed(claim: dict[str, Any]) -> ComplexityResult:
+    if not isinstance(claim, dict):
+        raise WorkerFailure(f"the worker's complexity report is malformed: a {type(claim).__name__}, not a mapping")
+    for key, types in CLAIM_FIELDS.items():
+        if not isinstance(claim.get(key), types):
+            raise WorkerFailure(f"the worker's complexity report is malformed: {key} is "
+                                f"{type(claim.get(key)).__name__}")
     try:
         return from_plain(ComplexityResult, claim.get("claimed"), "complexity")
     except RecordError as exc:
@@ -227,8 +248,9 @@ def verified_complexity(claim: dict[str, Any], graph: Path | None, checks: Seque
     """The complexity record of a pass that counted complexity (see the module docstring). ``spread``: the
     model's own grey-level spread between two passes, which widens the graph check's tolerance; ``executed``
     measures a real forward's multiply-adds in the model's process, asked only where the graph cannot tell."""
-    # Any spread widens it: two passes a level apart can put a third two levels from either.
-    tolerance = OUTPUT_TOLERANCE + 2 * spread if spread else OUTPUT_TOLERANCE
+    # Any spread widens it (two passes a level apart can put a third two levels from either), up to a bound: a
+    # spread is the model's own to make, and must not switch the check off.
+    tolerance = OUTPUT_TOLERANCE + 2 * min(spread, MAX_ALLOWED_SPREAD) if spread else OUTPUT_TOLERANCE
     result = _verified(claim, graph, checks, info, ctx, convention, tolerance, executed)
     result.checkpoint_params = checkpoint_weights(checkpoint, info)
     if result.checkpoint_params is not None and result.audited is not None \
@@ -264,20 +286,31 @@ def _verified(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphC
         reason = str(claim.get("graph_error") or "the worker exported no graph")
         return _fallback(claimed, claim, reason, executed, convention, checks)
     counts, images = count_in_fresh_worker(graph, claim, checks, info, ctx)
-    failure = next((f for f in counts.get("run_failures") or [] if f), None)
-    if failure:
-        return _fallback(claimed, claim, f"its graph holds the size it was traced at and cannot run on the images "
-                         f"({failure[:160]})", executed, convention, checks)
+    if counts.get("graph_failure"):
+        return _fallback(claimed, claim, f"its graph cannot be counted without the submission's code "
+                         f"({str(counts['graph_failure'])[:160]})", executed, convention, checks)
+    failures = list(counts.get("run_failures") or [None] * len(checks))
+    ran = [(check, image) for check, image, failed in zip(checks, images, failures) if not failed]
+    baked = next((f for f in failures if f), None)
+    notes = []
+    if baked is not None:
+        # A graph that holds the traced size is still checked where it runs: at that size.
+        if not any(check.traced_size for check, _ in ran):
+            return _fallback(claimed, claim, f"its graph holds the size it was traced at and cannot run on the "
+                             f"images ({baked[:160]})", executed, convention, checks)
+        notes.append(f"its graph holds the size it was traced at ({baked[:120]}): checked at that size")
     worst, where = 0, None
-    for check, image in zip(checks, images):
+    for check, image in ran:
         diff = int(np.abs(image.astype(np.int16) - check.sr.astype(np.int16)).max(initial=0))
         if diff > worst:
             worst, where = diff, check.name
     opaque = bool(counts.get("uninitialised_output"))
-    if worst > tolerance and not opaque:
-        if warnings:
-            return _fallback(claimed, claim, f"its trace holds one branch of a data-dependent decision "
-                             f"({warnings[0][:160]})", executed, convention, checks)
+    if worst > tolerance:
+        if warnings or opaque:  # an operator the tracer cannot see may be what writes the output
+            reason = (f"its trace holds one branch of a data-dependent decision ({warnings[0][:160]})" if warnings
+                      else "its graph reads memory nothing in it wrote (an operator the tracer cannot see), and "
+                           "computes another image")
+            return _fallback(claimed, claim, reason, executed, convention, checks)
         raise ComplexityNotCredible(f"the graph it was counted on computes a different image from the model that "
                                     f"runs (up to {worst} grey levels on {where}): the model takes another path while "
                                     "it is traced or counted")
@@ -295,6 +328,7 @@ def _verified(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphC
         peak_memory_mb=claimed.peak_memory_mb, convention=convention, flops_by_convention=by_convention,
         counted_by="graph", input_dependent={str(k): int(v) for k, v in dependent.items()})
     result.audited = _audit(counts, result, executed(None) if opaque else None, opaque)
+    result.audited.notes.extend(notes)
     if as_built is not None:
         result.audited.notes.append(f"params: {as_built:,} as built, {graph_params:,} after its first forward (it "
                                     "fuses or drops layers when first called); the model as built is counted")
@@ -330,15 +364,16 @@ def _fallback(claimed: ComplexityResult, claim: dict[str, Any], reason: str, mea
     if _differs(executed, claimed.flops):
         notes.append(f"FLOPs: the model's process measured {_giga(executed)} multiply-adds in a real forward against "
                      f"fvcore's {_giga(claimed.flops)}")
-    scored = next((c for c in checks if c.on == "rand"), None)
-    if scored is not None and claimed.input_size:
+    scored = next((c for c in checks if c.on == "rand" and not c.traced_size), None)
+    size = claimed.input_size if len(claimed.input_size or []) == 2 else None
+    if scored is not None and size:
         height, width = scored.lr.shape[:2]
         on_image = measure((height, width))
-        per_count_size = (on_image * claimed.input_size[0] * claimed.input_size[1] // (height * width)
+        per_count_size = (on_image * size[0] * size[1] // (height * width)
                           if on_image is not None else None)
         if per_count_size is not None and (executed is None or _differs(per_count_size, executed)):
             notes.append(f"FLOPs: on {scored.name} ({height}x{width}) the model's process measured "
-                         f"{_giga(per_count_size)} multiply-adds per {claimed.input_size[0]}x{claimed.input_size[1]} "
+                         f"{_giga(per_count_size)} multiply-adds per {size[0]}x{size[1]} "
                          f"against {_giga(executed) if executed is not None else 'none measured'} on the counting input: its cost depends on the input, "
                          "and the audited figure is the larger")
             executed = per_count_size
@@ -346,6 +381,8 @@ def _fallback(claimed: ComplexityResult, claim: dict[str, Any], reason: str, mea
     claimed.counted_by, claimed.fallback = "submission", reason
     if claimed.input_dependent:
         notes.append(_dependence_note(claimed))
-    claimed.audited = AuditedComplexity(flops=executed, params=claimed.params, activations=claimed.activations,
+    # The audited figure adds to the official one, never undercuts it (torch's counter skips what fvcore counts).
+    audited_flops = max(executed, claimed.flops) if executed is not None else None
+    claimed.audited = AuditedComplexity(flops=audited_flops, params=claimed.params, activations=claimed.activations,
                                         notes=notes)
     return claimed

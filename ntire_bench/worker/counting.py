@@ -29,9 +29,11 @@ _HOOKED_TYPES = tuple(getattr(nn, kind) for kind in HOOKED_KINDS)
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception's type and the first line of its message (TorchScript appends whole tracebacks)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:limit]
+    """An exception's type and the line of its message that says what failed (TorchScript puts a generic line
+    first, its traceback after, and the error itself last)."""
+    text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    line = text[-1] if len(text) > 1 and "TorchScript interpreter" in text[0] else (text[0] if text else "")
+    return f"{type(exc).__name__}: {line}"[:limit]
 
 
 def layer_kinds(module: nn.Module) -> dict[str, str]:
@@ -92,10 +94,13 @@ def count_graph(args: dict[str, Any]) -> dict[str, Any]:
     from ntire_bench.metrics.quality import quantize
 
     device = torch.device(args["device"])
-    modules = {"rand": load_exported(args["graph"], device)}
-    modules["zeros"] = load_exported(args["zeros_graph"], device) if args.get("zeros_graph") else modules["rand"]
-    counts = count_exported(modules["rand"], tuple(args["size"]), device, args["layer_kinds"],
-                            on_zeros=modules["zeros"] if args.get("zeros_graph") else None)
+    try:
+        modules = {"rand": load_exported(args["graph"], device)}
+        modules["zeros"] = load_exported(args["zeros_graph"], device) if args.get("zeros_graph") else modules["rand"]
+        counts = count_exported(modules["rand"], tuple(args["size"]), device, args["layer_kinds"],
+                                on_zeros=modules["zeros"] if args.get("zeros_graph") else None)
+    except Exception as exc:  # a graph this process cannot load or step through: the parent falls back, flagged
+        return {"result": {"graph_failure": first_line(exc)}}
     scale, data_range = int(args["scale"]), float(args["data_range"])
     failures: list[str | None] = []
     on = args.get("on") or ["rand"] * len(args["inputs"])
@@ -108,6 +113,9 @@ def count_graph(args: dict[str, Any]) -> dict[str, Any]:
             failures.append(first_line(exc))
             continue
         height, width = lr.shape[:2]
+        if out.dim() != 4 or out.shape[-2] < height * scale or out.shape[-1] < width * scale:
+            failures.append(f"its output is {tuple(out.shape)} for a {height}x{width} input")
+            continue
         sr = quantize(out[0, :, : height * scale, : width * scale], data_range)
         np.save(sr_path, sr.cpu().numpy(), allow_pickle=False)
         failures.append(None)
