@@ -56,7 +56,6 @@ class GraphCheck:
     lr: np.ndarray  # H x W x 3 uint8
     sr: np.ndarray  # 3 x sH x sW uint8
     on: str = "rand"  # the graph it is run on: "rand", or "zeros" (the trace on the official hooked input)
-    traced_size: bool = False  # the image cut or mirrored out to the traced size (at_traced_size)
 
 
 def at_traced_size(lr: np.ndarray, size: Sequence[int]) -> np.ndarray:
@@ -85,15 +84,6 @@ def keep_graph(worker: Any, claim: dict[str, Any] | None, into: Path) -> Path | 
             return None
         shutil.copy2(zeros, into / ZEROS_GRAPH)
     return Path(shutil.copy2(source, into / "graph.pt"))
-
-
-def traced_size_check(worker: Any, name: str, lr: np.ndarray, info: SubmissionInfo,
-                      traced: Sequence[int]) -> GraphCheck:
-    """``lr`` at the traced size and the model's bare SR of it: a check any graph can run, its sizes baked in
-    or not."""
-    fitted = at_traced_size(lr, traced)
-    return GraphCheck(f"{name} at {int(traced[0])}x{int(traced[1])}", fitted, bare_output(worker, fitted, info.scale),
-                      traced_size=True)
 
 
 def zeros_check(worker: Any, info: SubmissionInfo, traced: Sequence[int]) -> GraphCheck:
@@ -289,18 +279,14 @@ def _verified(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphC
     if counts.get("graph_failure"):
         return _fallback(claimed, claim, f"its graph cannot be counted without the submission's code "
                          f"({str(counts['graph_failure'])[:160]})", executed, convention, checks)
-    failures = list(counts.get("run_failures") or [None] * len(checks))
-    ran = [(check, image) for check, image, failed in zip(checks, images, failures) if not failed]
-    baked = next((f for f in failures if f), None)
-    notes = []
+    # A graph that holds the traced size cannot be checked on the images: what runs there is not what was counted
+    # (a model could bake the sizes on purpose and keep a cheap path for the counting input).
+    baked = next((f for f in counts.get("run_failures") or [] if f), None)
     if baked is not None:
-        # A graph that holds the traced size is still checked where it runs: at that size.
-        if not any(check.traced_size for check, _ in ran):
-            return _fallback(claimed, claim, f"its graph holds the size it was traced at and cannot run on the "
-                             f"images ({baked[:160]})", executed, convention, checks)
-        notes.append(f"its graph holds the size it was traced at ({baked[:120]}): checked at that size")
+        return _fallback(claimed, claim, f"its graph holds the size it was traced at and cannot run on the images "
+                         f"({baked[:160]})", executed, convention, checks)
     worst, where = 0, None
-    for check, image in ran:
+    for check, image in zip(checks, images):
         diff = int(np.abs(image.astype(np.int16) - check.sr.astype(np.int16)).max(initial=0))
         if diff > worst:
             worst, where = diff, check.name
@@ -328,7 +314,6 @@ def _verified(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphC
         peak_memory_mb=claimed.peak_memory_mb, convention=convention, flops_by_convention=by_convention,
         counted_by="graph", input_dependent={str(k): int(v) for k, v in dependent.items()})
     result.audited = _audit(counts, result, executed(None) if opaque else None, opaque)
-    result.audited.notes.extend(notes)
     if as_built is not None:
         result.audited.notes.append(f"params: {as_built:,} as built, {graph_params:,} after its first forward (it "
                                     "fuses or drops layers when first called); the model as built is counted")
@@ -364,7 +349,7 @@ def _fallback(claimed: ComplexityResult, claim: dict[str, Any], reason: str, mea
     if _differs(executed, claimed.flops):
         notes.append(f"FLOPs: the model's process measured {_giga(executed)} multiply-adds in a real forward against "
                      f"fvcore's {_giga(claimed.flops)}")
-    scored = next((c for c in checks if c.on == "rand" and not c.traced_size), None)
+    scored = next((c for c in checks if c.on == "rand"), None)
     size = claimed.input_size if len(claimed.input_size or []) == 2 else None
     if scored is not None and size:
         height, width = scored.lr.shape[:2]

@@ -26,8 +26,7 @@ from tqdm import tqdm
 from ntire_bench.runner.audit import (RETRIES, DatasetAudit, NotCredible, TimedBlock, choose_probes, noise_buffer,
                                      read_sr)
 from ntire_bench.runner.complexity_check import (CHECKED_IMAGES, GraphCheck, at_traced_size, bare_output, executed_in,
-                                                 keep_graph, traced_size_check, verified_complexity,
-                                                 zeros_check)
+                                                 keep_graph, verified_complexity, zeros_check)
 from ntire_bench.runner.context import Identity, RunContext, worker_factory
 from ntire_bench.runner.stages import StageTimes
 from ntire_bench.data.datasets import PreparedDataset, read_hr
@@ -252,10 +251,6 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
                 # forward where the graph cannot tell.
                 checks = [_graph_check(worker, f"{job.dataset.spec.name}/{pairs[i].name}", lr_images[i], kept[i],
                                        info, ctx.config.complexity_size) for i in sorted(kept)]
-                if checks and not info.custom_forward:  # one size every graph runs at, its sizes baked in or not
-                    first = min(kept)
-                    checks.append(traced_size_check(worker, f"{job.dataset.spec.name}/{pairs[first].name}",
-                                                    lr_images[first], info, ctx.config.complexity_size))
                 if loaded["complexity"].get("zeros_graph"):  # its path depends on the input: traced on each
                     checks.append(zeros_check(worker, info, ctx.config.complexity_size))
                 with stages.timing("complexity"):

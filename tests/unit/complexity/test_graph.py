@@ -251,3 +251,21 @@ def test_the_reference_networks_count_as_the_live_model(name: str, tmp_path: Pat
     assert (counts["flops"][FVCORE], counts["activations"], counts["num_conv"], counts["params"]) == (
         live.flops, live.activations, live.num_conv, live.params)
     assert counts["unsupported_ops"] == live.unsupported_ops
+
+
+def test_a_convolution_fvcore_has_no_handle_for_is_audited(tmp_path: Path) -> None:
+    """``padding="same"`` traces as ``aten::_convolution_mode``, which fvcore skips (0 FLOPs, listed as
+    unsupported); the audited figure measures its multiply-adds (NTIRE 2024 teams 28 and 41 use it)."""
+
+    class Same(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding="same")
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x)
+
+    counts = graph_counts(Same(), tmp_path)
+    assert counts["flops"][FVCORE] == 0 and counts["unsupported_ops"] == {"aten::_convolution_mode": 1}
+    assert counts["skipped_flops"] == {"aten::_convolution_mode": 8 * 27 * HW}
+    assert counts["flops"][NTIRE2023] == 8 * 27 * HW  # the 2023 hooks count the layer
