@@ -38,6 +38,7 @@ from ntire_bench.worker.protocol import WorkerFailure
 
 CHECKED_IMAGES = 2  # LR images the graph is run on, drawn before the pass
 AUDIT_MARGIN = 0.01  # an audited figure further than this from the official one is noted
+SIZE_DEPENDENCE_FACTOR = 2.0  # a fallback's cost per pixel on a scored image beyond this many times the counting one
 OUTPUT_TOLERANCE = 1  # grey levels between the graph's SR and the model's (float rounding at a boundary)
 
 
@@ -357,11 +358,17 @@ def _fallback(claimed: ComplexityResult, claim: dict[str, Any], reason: str, mea
         per_count_size = (on_image * size[0] * size[1] // (height * width)
                           if on_image is not None else None)
         if per_count_size is not None and (executed is None or _differs(per_count_size, executed)):
+            # Padding a small image to a window multiple costs an honest model up to about twice per pixel; only
+            # beyond that does the image's figure replace the audited one (it is noted either way).
+            replaces = executed is None or per_count_size > SIZE_DEPENDENCE_FACTOR * executed
             notes.append(f"FLOPs: on {scored.name} ({height}x{width}) the model's process measured "
-                         f"{_giga(per_count_size)} multiply-adds per {size[0]}x{size[1]} "
-                         f"against {_giga(executed) if executed is not None else 'none measured'} on the counting input: its cost depends on the input, "
-                         "and the audited figure is the larger")
-            executed = per_count_size
+                         f"{_giga(per_count_size)} multiply-adds per {size[0]}x{size[1]} against "
+                         f"{_giga(executed) if executed is not None else 'none measured'} on the counting input: "
+                         + ("its cost depends on the input, and the audited figure is the larger" if replaces else
+                            f"within {SIZE_DEPENDENCE_FACTOR:g}x (padding to a multiple costs that on small images), "
+                            "so the audited figure stays the counting input's"))
+            if replaces:
+                executed = per_count_size
     claimed.flops, claimed.convention, claimed.flops_by_convention = by_convention[convention], convention, by_convention
     claimed.counted_by, claimed.fallback = "submission", reason
     if claimed.input_dependent:
