@@ -172,6 +172,23 @@ def _call_operator(node: Any, inputs: list[Any]) -> list[Any]:
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
 
+# Operator tags that say an output's shape (or a value read back as a number) depends on the input's values.
+_VALUE_DEPENDENT_TAGS = (torch.Tag.dynamic_output_shape, torch.Tag.data_dependent_output)
+
+
+def shapes_depend_on_values(run: GraphRun) -> bool:
+    """Whether a run's shapes could come out otherwise on another input of the same size: a trace is straight-line
+    code, so only an operator whose output shape depends on values (``nonzero``, mask indexing, ``unique``), one
+    that reads a value back, or an operator from outside aten (its tags unknown) can make them differ."""
+    for node in run.nodes:
+        schema = node.schema()
+        if schema == "(no schema)" or not node.kind().startswith("aten::"):
+            return True
+        if any(tag in _VALUE_DEPENDENT_TAGS for tag in _operator(schema)[0].tags):
+            return True
+    return False
+
+
 def run_traced(module: Any, inputs: Sequence[torch.Tensor],
                on_node: Callable[[Any, Callable[[], list[Any]]], list[Any]] | None = None) -> GraphRun:
     """Execute a loaded traced ``module`` node by node on ``inputs`` (no autograd).

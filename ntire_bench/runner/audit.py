@@ -98,13 +98,14 @@ def choose_probes(sr: np.ndarray, rng: np.random.Generator, count: int = PROBES)
 class TimedBlock:
     """One image's timed repeats as the parent sent and received them."""
 
-    offsets: list[int]
+    offsets: list[int]  # per repeat, warm-up repeats first
     probes: list[list[int]]
-    samples: list[float]
+    samples: list[float]  # the sampled repeats' durations (ms), after the warm-up ones
     outputs: list[list[float]]  # per repeat, the output at ``probes``
     reference: list[float]
     stop_reason: str
     num_threads: int = 0  # torch's thread count in the worker after the block (a claim, for a note only)
+    warmup_ms: list[float] = field(default_factory=list)  # adaptive: the first repeats, timed and checked as warm-up
 
 
 @dataclass
@@ -125,6 +126,9 @@ class DatasetAudit:
         samples = finite_numbers(timed["samples"], "timing samples", minimum=0.0)
         if not samples or len(samples) > len(offsets):
             raise WorkerFailure(f"the worker reported {len(samples)} samples for a block of at most {len(offsets)}")
+        leading = timed["leading"]
+        if not 0 <= leading < len(samples):
+            raise WorkerFailure(f"the worker reported {leading} warm-up repeats in a block of {len(samples)}")
         outputs = answer["outputs"]
         if not isinstance(outputs, list) or len(outputs) != len(samples):
             raise WorkerFailure(f"the worker answered for {len(outputs) if isinstance(outputs, list) else '?'} "
@@ -157,8 +161,8 @@ class DatasetAudit:
                               f"outputs it should have kept (limit {limit:.0f} ms): outputs computed late, not kept")
         if sr is not None:
             self._check_reference(reference, probes, sr)
-        return TimedBlock(offsets[: len(samples)], probes, samples, outputs, reference, timed["stop_reason"],
-                          int(timed["num_threads"]))
+        return TimedBlock(offsets[: len(samples)], probes, samples[leading:], outputs, reference, timed["stop_reason"],
+                          int(timed["num_threads"]), samples[:leading])
 
     def _check_reference(self, reference: list[float], probes: list[list[int]], sr: np.ndarray) -> None:
         delivered = np.array([int(sr[c, y, x]) for c, y, x in probes])

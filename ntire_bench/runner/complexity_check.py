@@ -24,7 +24,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -110,10 +110,13 @@ CLAIM_FIELDS = {"claimed": (dict,), "layer_kinds": (dict,), "graph": (str, type(
                 "zeros_graph": (str, type(None)), "graph_error": (str, type(None)), "graph_warnings": (list,)}
 
 
-def _claimed(claim: dict[str, Any]) -> ComplexityResult:
+def _claimed(claim: dict[str, Any], fields: dict[str, tuple[type, ...]] = CLAIM_FIELDS) -> ComplexityResult:
     if not isinstance(claim, dict):
         raise WorkerFailure(f"the worker's complexity report is malformed: a {type(claim).__name__}, not a mapping")
-    for key, types in CLAIM_FIELDS.items():
+    if not isinstance(claim.get("claimed"), dict):
+        raise WorkerFailure(f"the worker's complexity report is malformed: claimed is "
+                            f"{type(claim.get('claimed')).__name__}")
+    for key, types in fields.items():
         if not isinstance(claim.get(key), types):
             raise WorkerFailure(f"the worker's complexity report is malformed: {key} is "
                                 f"{type(claim.get(key)).__name__}")
@@ -216,33 +219,45 @@ def _claim_note(claimed: ComplexityResult, claim: dict[str, Any], counted: Compl
     return f"the submission's own process reported {', '.join(wrong)}: only the graph's count is used"
 
 
-Measure = Callable[[Sequence[int] | None], int | None]
+@dataclass(frozen=True)
+class ModelProcess:
+    """What the parent may still ask the model's own worker (open, idle) where the graph cannot tell; with no
+    ``worker``, nothing (each answer is None)."""
 
+    worker: Any = None
+    size: Sequence[int] = (256, 256)
 
-def executed_in(worker: Any, size: Sequence[int]) -> Measure:
-    """Ask ``worker`` (the model's, still open) for the multiply-adds of one real forward of its bare model on
-    ``torch.rand`` at ``size`` (or at the size asked for); None if it cannot say."""
-    def ask(at: Sequence[int] | None = None) -> int | None:
+    def executed(self, at: Sequence[int] | None = None) -> int | None:
+        """The multiply-adds of one real forward of the bare model on ``torch.rand`` at ``size`` (or ``at``)."""
+        if self.worker is None:
+            return None
         try:
-            reply, _ = worker.request("executed", size=[int(v) for v in (at or size)])
+            reply, _ = self.worker.request("executed", size=[int(v) for v in (at or self.size)])
         except WorkerFailure:
             return None
         return reply["macs"] if reply["macs"] >= 0 else None
 
-    return ask
+    def own_count(self, claimed: ComplexityResult) -> ComplexityResult:
+        """``claimed`` completed by the worker's own count (the official method in its process): params stay as
+        built, as the load reported them. Raises WorkerFailure where the worker cannot count itself."""
+        if claimed.flops is not None or self.worker is None:
+            return claimed
+        reply, _ = self.worker.request("claim", size=[int(v) for v in self.size])
+        counted = _claimed({"claimed": reply["result"]}, fields={})
+        counted.params, counted.peak_memory_mb = claimed.params, claimed.peak_memory_mb
+        return counted
 
 
 def verified_complexity(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphCheck], info: SubmissionInfo,
                         ctx: RunContext, convention: str = FVCORE, checkpoint: Path | None = None,
-                        spread: int | None = None, executed: Measure = lambda at=None: None
-                        ) -> ComplexityResult:
+                        spread: int | None = None, model: ModelProcess = ModelProcess()) -> ComplexityResult:
     """The complexity record of a pass that counted complexity (see the module docstring). ``spread``: the
-    model's own grey-level spread between two passes, which widens the graph check's tolerance; ``executed``
-    measures a real forward's multiply-adds in the model's process, asked only where the graph cannot tell."""
+    model's own grey-level spread between two passes, which widens the graph check's tolerance; ``model`` is the
+    model's process, asked (a real forward's multiply-adds, its own count) only where the graph cannot tell."""
     # Any spread widens it (two passes a level apart can put a third two levels from either), up to a bound: a
     # spread is the model's own to make, and must not switch the check off.
     tolerance = OUTPUT_TOLERANCE + 2 * min(spread, MAX_ALLOWED_SPREAD) if spread else OUTPUT_TOLERANCE
-    result = _verified(claim, graph, checks, info, ctx, convention, tolerance, executed)
+    result = _verified(claim, graph, checks, info, ctx, convention, tolerance, model)
     result.checkpoint_params = checkpoint_weights(checkpoint, info)
     if result.checkpoint_params is not None and result.audited is not None \
             and _differs(result.checkpoint_params, max(result.params or 0, result.audited.params or 0)):
@@ -270,22 +285,22 @@ def checkpoint_weights(path: Path | None, info: SubmissionInfo) -> int | None:
 
 
 def _verified(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphCheck], info: SubmissionInfo,
-              ctx: RunContext, convention: str, tolerance: int, executed: Measure) -> ComplexityResult:
+              ctx: RunContext, convention: str, tolerance: int, model: ModelProcess) -> ComplexityResult:
     claimed = _claimed(claim)
     warnings = [str(w) for w in claim.get("graph_warnings") or []]
     if graph is None:
         reason = str(claim.get("graph_error") or "the worker exported no graph")
-        return _fallback(claimed, claim, reason, executed, convention, checks)
+        return _fallback(claimed, claim, reason, model, convention, checks)
     counts, images = count_in_fresh_worker(graph, claim, checks, info, ctx)
     if counts.get("graph_failure"):
         return _fallback(claimed, claim, f"its graph cannot be counted without the submission's code "
-                         f"({str(counts['graph_failure'])[:160]})", executed, convention, checks)
+                         f"({str(counts['graph_failure'])[:160]})", model, convention, checks)
     # A graph that holds the traced size cannot be checked on the images: what runs there is not what was counted
     # (a model could bake the sizes on purpose and keep a cheap path for the counting input).
     baked = next((f for f in counts.get("run_failures") or [] if f), None)
     if baked is not None:
         return _fallback(claimed, claim, f"its graph holds the size it was traced at and cannot run on the images "
-                         f"({baked[:160]})", executed, convention, checks)
+                         f"({baked[:160]})", model, convention, checks)
     worst, where = 0, None
     for check, image in zip(checks, images):
         diff = int(np.abs(image.astype(np.int16) - check.sr.astype(np.int16)).max(initial=0))
@@ -297,7 +312,7 @@ def _verified(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphC
             reason = (f"its trace holds one branch of a data-dependent decision ({warnings[0][:160]})" if warnings
                       else "its graph reads memory nothing in it wrote (an operator the tracer cannot see), and "
                            "computes another image")
-            return _fallback(claimed, claim, reason, executed, convention, checks)
+            return _fallback(claimed, claim, reason, model, convention, checks)
         raise ComplexityNotCredible(f"the graph it was counted on computes a different image from the model that "
                                     f"runs (up to {worst} grey levels on {where}): the model takes another path while "
                                     "it is traced or counted")
@@ -314,7 +329,7 @@ def _verified(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphC
         unsupported_ops={str(k): int(v) for k, v in counts.get("unsupported_ops", {}).items()},
         peak_memory_mb=claimed.peak_memory_mb, convention=convention, flops_by_convention=by_convention,
         counted_by="graph", input_dependent={str(k): int(v) for k, v in dependent.items()})
-    result.audited = _audit(counts, result, executed(None) if opaque else None, opaque)
+    result.audited = _audit(counts, result, model.executed() if opaque else None, opaque)
     if as_built is not None:
         result.audited.notes.append(f"params: {as_built:,} as built, {graph_params:,} after its first forward (it "
                                     "fuses or drops layers when first called); the model as built is counted")
@@ -334,7 +349,7 @@ def _dependence_note(result: ComplexityResult) -> str:
             "(the zeros of an uninitialised torch.FloatTensor)")
 
 
-def _fallback(claimed: ComplexityResult, claim: dict[str, Any], reason: str, measure: Measure, convention: str,
+def _fallback(claimed: ComplexityResult, claim: dict[str, Any], reason: str, model: ModelProcess, convention: str,
               checks: Sequence[GraphCheck] = ()) -> ComplexityResult:
     """The worker's own count, marked as such (like a weaker sandbox, it shows on the leaderboard).
 
@@ -342,7 +357,10 @@ def _fallback(claimed: ComplexityResult, claim: dict[str, Any], reason: str, mea
     (per pixel, at the counting size), the larger of the two: a model whose cost depends on the input's size or
     values cannot keep a cheap path for the counting input and be audited on that alone.
     """
-    executed = measure(None)
+    claimed = model.own_count(claimed)
+    if claimed.flops is None:
+        raise WorkerFailure("the worker's complexity report is malformed: no FLOPs, and no graph to count")
+    executed = model.executed()
     by_convention = {str(k): int(v) for k, v in claimed.flops_by_convention.items()} or {FVCORE: claimed.flops}
     if convention not in by_convention:
         raise WorkerFailure(f"the worker's complexity report has no {convention} FLOPs")
@@ -354,7 +372,7 @@ def _fallback(claimed: ComplexityResult, claim: dict[str, Any], reason: str, mea
     size = claimed.input_size if len(claimed.input_size or []) == 2 else None
     if scored is not None and size:
         height, width = scored.lr.shape[:2]
-        on_image = measure((height, width))
+        on_image = model.executed((height, width))
         per_count_size = (on_image * size[0] * size[1] // (height * width)
                           if on_image is not None else None)
         if per_count_size is not None and (executed is None or _differs(per_count_size, executed)):

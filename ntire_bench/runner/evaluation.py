@@ -250,7 +250,7 @@ def record_verification(plan: SubmissionPlan, candidates: list[VerifyCandidate],
     """Record what recomputing some timed repeats in a fresh worker found: ``worst`` is the largest difference
     (fraction of white) over ``candidates``, None when nothing was recomputed; ``seconds`` it took."""
     plan.record.stages = {**plan.record.stages,
-                          "verification": round(plan.record.stages.get("verification", 0.0) + seconds, 3)}
+                          "verification": round(plan.record.stages.get("verification", 0.0) + seconds, 6)}
     if not candidates:
         if plan.todo and not ctx.config.isolate:
             plan.record.warnings.append("timed outputs were not recomputed in a fresh process (--no-isolation)")

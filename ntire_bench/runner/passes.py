@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ntire_bench.runner.audit import (RETRIES, DatasetAudit, NotCredible, TimedBlock, choose_probes, noise_buffer,
                                      read_sr)
-from ntire_bench.runner.complexity_check import (CHECKED_IMAGES, GraphCheck, at_traced_size, bare_output, executed_in,
+from ntire_bench.runner.complexity_check import (CHECKED_IMAGES, GraphCheck, ModelProcess, at_traced_size, bare_output,
                                                  keep_graph, verified_complexity, zeros_check)
 from ntire_bench.runner.context import Identity, RunContext, worker_factory
 from ntire_bench.runner.stages import StageTimes
@@ -35,7 +35,12 @@ from ntire_bench.metrics.quality import image_quality
 from ntire_bench.plugins.declaration import PluginEntry, SubmissionInfo
 from ntire_bench.results.records import to_plain
 from ntire_bench.worker.protocol import WorkerFailure
-from ntire_bench.timing.runtime import summarize_dataset, summarize_samples
+from ntire_bench.timing.runtime import TimingSettings, summarize_dataset, summarize_samples
+
+
+def block_repeats(settings: TimingSettings) -> int:
+    """The most repeats one timed block may run: the samples, and in adaptive mode its warm-up too."""
+    return settings.repeats + (settings.warmup if settings.mode == "adaptive" else 0)
 
 
 @dataclass
@@ -67,6 +72,8 @@ def _timed_block(worker: Any, audit: DatasetAudit, numel: int, noise: np.ndarray
         probes = choose_probes(sr, rng)  # only now: nothing the worker saw before could tell it where
         answer, answer_ms = worker.request("challenge", probes=probes)
         sampled = sum(s for s in timed["samples"] if isinstance(s, (int, float))) / 1e3
+        warming = timed.fields.get("leading") if isinstance(timed.fields.get("leading"), int) else 0
+        warmed = sum(s for s in timed["samples"][:warming] if isinstance(s, (int, float))) / 1e3
         try:
             return audit.check_block(timed, observed, offsets, probes, answer, answer_ms, sr, numel)
         except NotCredible as exc:
@@ -74,7 +81,8 @@ def _timed_block(worker: Any, audit: DatasetAudit, numel: int, noise: np.ndarray
                 raise
             audit.record.retries += 1
         finally:
-            stages.add("timed", sampled)
+            stages.add("warmup", warmed)
+            stages.add("timed", sampled - warmed)
             stages.add("audit", time.perf_counter() - started - sampled)
     raise AssertionError("unreachable")
 
@@ -127,7 +135,7 @@ def run_pass(worker: Any, lr_images: Sequence[np.ndarray], scale: int, cap: int,
                 lr_path.unlink(missing_ok=True)
             audit.count_responses(block)
             record.samples.append(block.samples)
-            record.warmups.append(int(reply["warmup"]))
+            record.warmups.append(int(reply["warmup"]) + len(block.warmup_ms))
             if reply["spread"] is not None:
                 record.spread = max(record.spread or 0, int(reply["spread"]))
             record.stop_reasons.append(block.stop_reason)
@@ -241,7 +249,7 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
         try:
             graph = keep_graph(worker, loaded.get("complexity"), Path(scratch))
             with tqdm(total=len(pairs), desc=label, unit="img", disable=not progress, leave=False) as bar:
-                record = run_pass(worker, lr_images, scale, ctx.config.timing_settings(ctx.device).repeats, audit,
+                record = run_pass(worker, lr_images, scale, block_repeats(ctx.config.timing_settings(ctx.device)), audit,
                                   rng, bar, on_output=score, check_determinism=job.check_determinism,
                                   image_label=lambda i: f"{job.dataset.spec.name}/{pairs[i].name}", stages=stages)
             if job.count_complexity and loaded.get("complexity") is not None:
@@ -256,7 +264,7 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
                 with stages.timing("complexity"):
                     complexity = verified_complexity(loaded["complexity"], graph, checks, info, ctx,
                                                      ctx.config.flop_convention, job.identity.checkpoint,
-                                                     record.spread, executed_in(worker, ctx.config.complexity_size))
+                                                     record.spread, ModelProcess(worker, ctx.config.complexity_size))
                 loaded = {**loaded, "complexity": to_plain(complexity)}
         except WorkerFailure as exc:  # the record of a failure still says how the submission was confined
             exc.sandbox = worker.sandbox_info  # type: ignore[attr-defined]

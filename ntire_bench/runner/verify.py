@@ -49,7 +49,7 @@ def pick_candidates(dataset: PreparedDataset, outcomes: Sequence[PassOutcome], r
         record = outcome.record
         for i in rng.choice(len(record.blocks), size=min(per_pass, len(record.blocks)), replace=False):
             block = record.blocks[int(i)]
-            k = int(rng.integers(0, len(block.samples)))
+            k = int(rng.integers(0, len(block.outputs)))  # any repeat, warm-up ones included
             chosen.append(VerifyCandidate(dataset.spec.name, read_image(dataset.pairs[int(i)].lr_path),
                                           block.offsets[k], record.noise, block.probes, block.outputs[k]))
     return chosen

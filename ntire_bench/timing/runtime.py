@@ -161,46 +161,76 @@ def run_warmup(forward: Callable[[], torch.Tensor], settings: TimingSettings, de
 def time_repeats(forward: Callable[[], torch.Tensor], settings: TimingSettings,
                  before: Callable[[int], None] = lambda k: None,
                  after: Callable[[int, torch.Tensor], None] = lambda k, out: None,
-                 sampler_factory: Callable[[], object] | None = None) -> tuple[list[float], str]:
-    """Timed forward passes; returns the samples (ms) and why sampling stopped.
+                 sampler_factory: Callable[[], object] | None = None,
+                 detector: object | None = None) -> tuple[list[float], str, int]:
+    """Timed forward passes; returns every repeat's duration (ms), why sampling stopped, and how many of the
+    first repeats were warm-up.
 
     ``before(k)`` prepares repeat ``k``'s input and ``after(k, output)`` records what the
     parent will check about its output; both run outside the timed region.
+
+    ``detector`` (adaptive mode; ``adaptive.WarmupDetector``, already fed the quality pass) makes the warm-up
+    part of the block: the first repeats feed it until it says the passes have settled, and the repeats of its
+    settled window are the first samples; those before the window were warm-up (timed and checked like every
+    repeat, never sampled). Warm-up passes that only showed the model was warm are then not run apart from
+    the samples. At most ``settings.warmup`` repeats are warm-up, ``settings.repeats`` samples.
     """
     sampler = sampler_factory() if settings.mode == "adaptive" and sampler_factory else None
-    samples: list[float] = []
+    warming = detector is not None and sampler is not None and not detector.done
+    limit = settings.repeats + (settings.warmup if warming else 0)
+    durations: list[float] = []
+    leading = 0 if not warming else None  # repeats before the first sample, once the detector has decided
+
+    def take(duration: float) -> bool:
+        """Record one repeat; True when sampling is done."""
+        nonlocal leading
+        durations.append(duration)
+        if leading is None:
+            detector.add(duration)
+            if not detector.done:
+                return False
+            # the settled window's repeats are steady passes: they are the first samples (the quality pass, fed
+            # first, may be in the window, but it is not a timed repeat)
+            leading = max(0, len(durations) - detector.window) if detector.stop_reason == "settled" \
+                else len(durations)
+            return sampler.extend(durations[leading:]) > 0 and sampler.done
+        if sampler is not None:
+            sampler.add(duration)
+            return sampler.done
+        return False
+
+    def sampled() -> int:
+        return len(durations) - (leading if leading is not None else len(durations))
+
     with torch.inference_mode():
         if settings.on_cuda:
-            while len(samples) < settings.repeats:
-                batch = min(settings.repeats - len(samples), CUDA_BATCH if sampler else settings.repeats)
+            while len(durations) < limit and sampled() < settings.repeats:
+                batch = min(limit - len(durations), CUDA_BATCH if sampler else settings.repeats)
                 pairs = [(_CUDA_EVENT(enable_timing=True), _CUDA_EVENT(enable_timing=True)) for _ in range(batch)]
+                first = len(durations)
                 for i, (start, end) in enumerate(pairs):
-                    k = len(samples) + i
-                    before(k)
+                    before(first + i)
                     start.record()
                     output = forward()
                     end.record()
-                    after(k, output)
+                    after(first + i, output)
                 _SYNCHRONIZE(settings.device)
-                for start, end in pairs:
-                    samples.append(_ELAPSED_TIME(start, end))
-                    if sampler is not None:
-                        sampler.add(samples[-1])
-                if sampler is not None and sampler.done:
-                    return samples, sampler.stop_reason
+                times = [_ELAPSED_TIME(start, end) for start, end in pairs]
+                for j, elapsed in enumerate(times):
+                    if take(elapsed):  # the batch's later repeats ran and were kept: reported, and checked too
+                        durations.extend(times[j + 1:])
+                        return durations, sampler.stop_reason, leading or 0
         else:
-            while len(samples) < settings.repeats:
-                k = len(samples)
+            while len(durations) < limit and sampled() < settings.repeats:
+                k = len(durations)
                 before(k)
                 begin = _PERF_COUNTER_NS()
                 output = forward()
-                samples.append((_PERF_COUNTER_NS() - begin) / 1e6)
+                elapsed = (_PERF_COUNTER_NS() - begin) / 1e6
                 after(k, output)
-                if sampler is not None:
-                    sampler.add(samples[-1])
-                    if sampler.done:
-                        return samples, sampler.stop_reason
-    return samples, "cap" if sampler is not None else "fixed"
+                if take(elapsed):
+                    return durations, sampler.stop_reason, leading or 0
+    return durations, "cap" if sampler is not None else "fixed", leading if leading is not None else len(durations)
 
 
 # ------------------------------------------------------------------------ statistics

@@ -1,7 +1,7 @@
 """Complexity on the worker's side: what the loaded model's process claims, and the graph it exports.
 
-A worker that loads a submission reports its own counts (used only when no graph can be counted
-outside it), the hooked layer types of its modules by name
+A worker that loads a submission reports its params as built (its own FLOP and activation counts only when
+asked: they are used only where no graph can be counted outside it), the hooked layer types of its modules by name
 (how a subclass of ``nn.Conv2d`` is still counted as one), and a TorchScript trace of the model
 that a fresh worker counts without the submission's code (``count_graph``, complexity/clean.py).
 Asked later (``executed`` request, only where the graph cannot tell), it also measures the multiply-adds
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ntire_bench.complexity.clean import count_exported, export_trace, load_exported, run_exported
-from ntire_bench.complexity.counting import measure_complexity, official_input
+from ntire_bench.complexity.counting import count_params, measure_complexity, official_input, peak_memory_mb
 from ntire_bench.complexity.rules import HOOKED_KINDS
 from ntire_bench.results.records import to_plain
 from ntire_bench.worker.forward import model_input
@@ -56,25 +56,42 @@ def executed_macs(module: nn.Module, x: torch.Tensor) -> int:
     return int(counter.get_total_flops() // 2)
 
 
+def own_count(module: nn.Module, size: tuple[int, int], device: torch.device) -> dict[str, Any]:
+    """The worker's own count by the official method (fvcore and the hooks, in this process): used only where
+    no graph can be counted outside it, so asked for only then (the ``claim`` request)."""
+    return to_plain(measure_complexity(module, size, device=str(device)))
+
+
 def claim_complexity(module: nn.Module, size: tuple[int, int], device: torch.device, workdir: Path) -> dict[str, Any]:
-    """The load reply's complexity: the worker's own count, layer kinds, the exported graphs.
+    """The load reply's complexity: params as built, layer kinds, the exported graphs.
 
     The graph is traced on ``torch.rand(1, 3, H, W)``, the official FLOP input, and again on the zeros the
     official hooked counters see; the second (``zeros_graph``) is kept only when it recorded another computation
     (the model routes by its input's values). A model that cannot be traced or saved (a Python operator, say)
-    reports why instead, and its own count is then all there is.
+    reports why instead, with its own count (``own_count``), which is then all there is. Where a graph was
+    exported, its FLOPs and activations are counted outside this process; the worker's own count of them would
+    be a claim nobody reads, so it is made only if the parent asks (``claim``).
     """
+    as_built = count_params(module)  # before any forward: a model may fuse or drop layers on its first call
     claim: dict[str, Any] = {
-        "claimed": to_plain(measure_complexity(module, size, device=str(device))),
+        "claimed": {"params": as_built, "flops": None, "activations": None, "num_conv": None, "input_size": list(size),
+                    "peak_memory_mb": None},
         "layer_kinds": layer_kinds(module),
         "graph": None, "zeros_graph": None, "graph_error": None, "graph_warnings": [],
     }
     try:
+        # The zeros first: that trace is the model's first call, which may fuse or initialise something; the trace on
+        # torch.rand, fvcore's input, is then of the model as it runs. Where the two differ, the zeros are traced
+        # again, and the difference stands only if it was not the first call's.
+        first = export_trace(module, official_input(size, device), workdir / ZEROS_GRAPH_FILE)
         on_rand = export_trace(module, torch.rand(1, 3, *size, device=device), workdir / GRAPH_FILE)
-        on_zeros = export_trace(module, official_input(size, device), workdir / ZEROS_GRAPH_FILE)
+        on_zeros = first if first.text == on_rand.text else \
+            export_trace(module, official_input(size, device), workdir / ZEROS_GRAPH_FILE)
     except Exception as exc:  # whatever the team's model does under the tracer
         claim["graph_error"] = f"its graph could not be exported: {first_line(exc)}"
+        claim["claimed"] = {**own_count(module, size, device), "params": as_built}
         return claim
+    claim["claimed"]["peak_memory_mb"] = peak_memory_mb(module, size, device)  # warm, as the official one
     claim["graph"], claim["graph_warnings"] = GRAPH_FILE, sorted({*on_rand.warnings, *on_zeros.warnings})
     if on_zeros.text != on_rand.text:
         claim["zeros_graph"] = ZEROS_GRAPH_FILE

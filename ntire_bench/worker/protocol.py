@@ -63,11 +63,13 @@ REPLY_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "begin_dataset": {},
     "end_dataset": {"result": (dict,)},
     "image": {"warmup": (int,), "warmup_ms": (list,), "spread": (int, type(None))},
-    "time": {"samples": (list,), "stop_reason": (str,), "clocks_replaced": (str, type(None)), "num_threads": (int,)},
+    "time": {"samples": (list,), "leading": (int,), "stop_reason": (str,), "clocks_replaced": (str, type(None)),
+             "num_threads": (int,)},
     "challenge": {"outputs": (list,), "reference": (list,)},
     "discover": {"result": (list,)},
     "count": {"result": (dict,)},
     "executed": {"macs": (int,)},
+    "claim": {"result": (dict,)},
     "bare": {},
 }
 

@@ -56,6 +56,7 @@ class _Image:
     reference: torch.Tensor  # the quality pass's output (cropped to the SR size)
     height: int
     width: int
+    warmup: Any = None  # adaptive mode: the warm-up detector, fed the quality pass, that the timed block goes on feeding
 
 
 @dataclass
@@ -70,8 +71,8 @@ class Session:
     roots: list[Path] = field(default_factory=list)
     noise: torch.Tensor | None = None
     image_state: _Image | None = None
-    kept: torch.Tensor | None = None  # the outputs of the last timed block, for its challenge
-    kept_count: int = 0
+    kept: torch.Tensor | None = None  # CUDA: the buffer the last timed block's outputs were copied into
+    kept_outputs: list[torch.Tensor] = field(default_factory=list)  # the last block's outputs, for its challenge
     peak_memory_mb: float | None = None  # the dataset's peak over the forward passes, the kept outputs excluded
 
     # ------------------------------------------------------------------- load
@@ -182,21 +183,30 @@ class Session:
         if args.get("output"):
             np.save(args["output"], sr.cpu().numpy(), allow_pickle=False)
         self.image_state = _Image(base, torch.empty_like(base), out, height, width)
-        from ntire_bench.timing.adaptive import WarmupDetector
+        if self.settings.mode == "adaptive" and self.settings.warmup >= 1:
+            # Adaptive warm-up is timed and checked as the first repeats of the block (runtime.time_repeats): the
+            # passes that show the model is warm are its first samples, not passes run for nothing.
+            from ntire_bench.timing.adaptive import WarmupDetector
 
-        detector = WarmupDetector(min_passes=2, max_passes=self.settings.warmup + 1, window=2) \
-            if self.settings.mode == "adaptive" and self.settings.warmup >= 1 else None
+            self.image_state.warmup = WarmupDetector(min_passes=2, max_passes=self.settings.warmup + 1, window=2)
+            self.image_state.warmup.add(first_ms)
+            self._record_peak()
+            return {"warmup": 0, "warmup_ms": [], "spread": spread}
         x = model_input(base, self.submission.data_range, self.submission.pad_to_multiple)
-        durations = guarded("warm-up", lambda: runtime.run_warmup(lambda: self.module(x), self.settings, detector,
-                                                                  first_ms), self.roots)
+        durations = guarded("warm-up", lambda: runtime.run_warmup(lambda: self.module(x), self.settings),
+                            self.roots)
         self._record_peak()
         return {"warmup": len(durations), "warmup_ms": durations, "spread": spread}
 
     def time(self, args: dict[str, Any]) -> dict[str, Any]:
         """Timed repeats of the current image; repeat k's input is the image plus the noise at ``offsets[k]``.
 
-        Nothing about what will be checked is known here: each repeat's full output is kept (copied, outside
-        the timed region, into a buffer allocated before the block) for the ``challenge`` that follows.
+        Nothing about what will be checked is known here: each repeat's full output is kept for the ``challenge``
+        that follows. On CUDA it is copied, outside the timed region, into a buffer allocated before the block (a
+        device copy is cheap, and the timed forwards then allocate as the official ones do); on CPU the output
+        itself is kept, since copying it costs a fast model as much as a quarter of its forward. A model that
+        returned one buffer for every call would already fail the challenge's check of the quality pass's
+        output, which has always been kept so.
         """
         from ntire_bench.timing.adaptive import AdaptiveSampler
 
@@ -204,11 +214,17 @@ class Session:
         if state is None or settings is None or self.noise is None:
             raise WorkerFailure("internal: 'time' before 'image' or 'begin_dataset'")
         offsets = [int(o) for o in args["offsets"]]
-        cap = min(settings.repeats, len(offsets))
+        # once its detector has decided (the first block of the image did), a block timed again warms up no more
+        detector = None if state.warmup is None or state.warmup.done else state.warmup
+        warmup = settings.warmup if detector is not None else 0
+        cap = min(settings.repeats, len(offsets) - warmup)
+        if cap < 1:
+            raise WorkerFailure(f"internal: {len(offsets)} offsets for a block of up to {warmup} warm-up repeats")
         numel = state.base255.numel()
         if any(o < 0 or o + numel > self.noise.numel() for o in offsets):
             raise WorkerFailure("internal: noise offset out of range")
-        kept = self._kept_outputs(cap, state.reference.shape[1:])
+        copied = self._kept_outputs(cap + warmup, state.reference.shape[1:]) if self.device.type == "cuda" else None
+        self.kept_outputs = []
         rows, cols = state.reference.shape[-2:]
         holder: list[torch.Tensor] = []
 
@@ -219,20 +235,27 @@ class Session:
             holder[:] = [model_input(state.work255, self.submission.data_range, self.submission.pad_to_multiple)]
 
         def after(k: int, output: torch.Tensor) -> None:
-            kept[k].copy_(output[0, :, :rows, :cols])
+            if copied is not None:
+                copied[k].copy_(output[0, :, :rows, :cols])
+                self.kept_outputs.append(copied[k])
+            elif type(output) is torch.Tensor and output.dtype == torch.float32:
+                self.kept_outputs.append(output[0, :, :rows, :cols])
+            else:  # a subclass or another dtype: materialised now, outside the timed region, as it used to be
+                self.kept_outputs.append(torch.empty(state.reference.shape[1:], dtype=torch.float32).copy_(
+                    output[0, :, :rows, :cols]))
 
         run_settings = settings if cap == settings.repeats else runtime.TimingSettings(
             **{**settings.to_dict(), "repeats": cap,
                "mode": settings.mode if cap >= settings.min_repeats else "fixed"})
-        samples, stop_reason = guarded(
+        durations, stop_reason, leading = guarded(
             "forward", lambda: runtime.time_repeats(
                 lambda: self.module(holder[0]), run_settings, before, after,
                 lambda: AdaptiveSampler(target=settings.target, confidence=settings.confidence,
-                                        min_samples=settings.min_repeats, max_samples=cap)),
+                                        min_samples=settings.min_repeats, max_samples=cap), detector),
             self.roots)
-        self.kept_count = len(samples)
-        return {"samples": samples, "stop_reason": stop_reason, "clocks_replaced": runtime.clocks_replaced(),
-                "num_threads": torch.get_num_threads()}
+        del self.kept_outputs[len(durations):]
+        return {"samples": durations, "leading": leading, "stop_reason": stop_reason,
+                "clocks_replaced": runtime.clocks_replaced(), "num_threads": torch.get_num_threads()}
 
     def _kept_outputs(self, count: int, shape: torch.Size) -> torch.Tensor:
         """Room for ``count`` outputs of ``shape``, allocated before the timed block and reused between images."""
@@ -250,9 +273,10 @@ class Session:
             raise WorkerFailure("internal: 'challenge' before 'image'")
         probes = torch.tensor(args["probes"], dtype=torch.long, device=self.device).reshape(-1, 3)
         channels, rows, cols = probes[:, 0], probes[:, 1], probes[:, 2]
-        outputs = self.kept[: self.kept_count, channels, rows, cols] if self.kept_count else torch.empty(0)
+        outputs = (torch.stack([kept[channels, rows, cols] for kept in self.kept_outputs]) if self.kept_outputs
+                   else torch.empty(0))
         reference = state.reference[0, channels, rows, cols].float()
-        self.kept_count = 0  # each block is answered once
+        self.kept_outputs = []  # each block is answered once
         return {"outputs": outputs.cpu().tolist(), "reference": reference.cpu().tolist()}
 
     def bare(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -270,6 +294,16 @@ class Session:
         check_output(out, (1, 3, lr.shape[0] * self.submission.scale, lr.shape[1] * self.submission.scale))
         np.save(args["output"], quantize(out[0], self.submission.data_range).cpu().numpy(), allow_pickle=False)
         return {}
+
+    def claim(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The loaded model's own count at ``size`` by the official method, in this process (worker/counting.py)."""
+        from ntire_bench.worker.counting import own_count
+
+        if self.bare_model is None:
+            raise WorkerFailure("internal: 'claim' before 'load'")
+        size = (int(args["size"][0]), int(args["size"][1]))
+        return {"result": guarded("counting complexity", lambda: own_count(self.bare_model, size, self.device),
+                                  self.roots)}
 
     def executed(self, args: dict[str, Any]) -> dict[str, Any]:
         """Multiply-adds torch's flop counter sees in one forward of the loaded model at ``size``."""
@@ -334,6 +368,8 @@ def serve(session: Session, request: Request) -> bytes:
             fields = session.bare(request.args)
         elif request.op == "executed":
             fields = session.executed(request.args)
+        elif request.op == "claim":
+            fields = session.claim(request.args)
         elif request.op == "count":
             from ntire_bench.worker.counting import count_graph
 

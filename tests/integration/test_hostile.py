@@ -152,8 +152,8 @@ def test_a_tampered_counter_changes_no_figure_and_is_noted(hostile_run):
     assert figures(cheat.complexity) == figures(honest.complexity)
     assert cheat.complexity.params == 16 * 3 * 9 + 16 + 48 * 16 * 9 + 48
     (note,) = cheat.complexity.audited.notes
-    assert note.startswith("the submission's own process reported params 0 (the graph: 7,408), FLOPs (fvcore) ")
-    assert note.endswith(": only the graph's count is used")
+    # its FLOPs claim is never asked for: where a graph is counted, the worker's own FLOPs count is not made
+    assert note == "the submission's own process reported params 0 (the graph: 7,408): only the graph's count is used"
 
 
 def test_weights_hidden_in_buffers_are_counted_in_the_audited_figures(hostile_run):

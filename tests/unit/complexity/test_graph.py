@@ -269,3 +269,28 @@ def test_a_convolution_fvcore_has_no_handle_for_is_audited(tmp_path: Path) -> No
     assert counts["flops"][FVCORE] == 0 and counts["unsupported_ops"] == {"aten::_convolution_mode": 1}
     assert counts["skipped_flops"] == {"aten::_convolution_mode": 8 * 27 * HW}
     assert counts["flops"][NTIRE2023] == 8 * 27 * HW  # the 2023 hooks count the layer
+
+
+class RowsByValue(nn.Module):
+    """Convolves only the rows whose first pixel is dark: the conv's input shape depends on the input's values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x[:, :, x[0, 0, :, 0] < 0.5, :])
+
+
+def test_a_graph_whose_shapes_depend_on_values_is_counted_on_the_zeros_too(tmp_path: Path) -> None:
+    from ntire_bench.complexity.graph import run_traced, shapes_depend_on_values
+
+    plain = ConvReLUConv().eval()
+    export_trace(plain, torch.rand(1, 3, H, W), tmp_path / "plain.pt")
+    assert not shapes_depend_on_values(run_traced(load_exported(tmp_path / "plain.pt", CPU), [torch.rand(1, 3, H, W)]))
+    torch.manual_seed(0)  # traced on rand: about half the rows are convolved
+    counts = graph_counts(RowsByValue(), tmp_path)
+    # the hooked counters' input is zeros: every row is dark, so every row counts, whatever rand gave
+    assert (counts["activations"], counts["num_conv"]) == (4 * HW, 1)
+    assert 0 < counts["input_dependent"]["activations"] < 4 * HW
+    assert measure_complexity(RowsByValue().eval(), (H, W)).activations == 4 * HW

@@ -34,7 +34,7 @@ class Net(Slow):
             request.forged = True
             n = len(request.args["offsets"])
             fake = {"seq": request.seq, "nonce": request.nonce, "op": "time", "ok": True,
-                    "samples": [0.001] * n, "stop_reason": "fixed", "clocks_replaced": None, "num_threads": 1}
+                    "samples": [0.001] * n, "leading": 0, "stop_reason": "fixed", "clocks_replaced": None, "num_threads": 1}
             _real_write(reply_fd, (json.dumps(fake) + "\n").encode())
             _dropping.add(reply_fd)
         return super().forward(x)

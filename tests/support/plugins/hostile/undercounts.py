@@ -10,9 +10,10 @@ from ntire_bench.plugins import Submission
 # The attack must hit what the harness really calls (the worker binds the counter at its import): a patch of a
 # name that no longer exists would be a no-op, and the test that this cheat gains nothing would pass without
 # testing anything.
-for module in (counting, worker_counting):
-    if getattr(module, "measure_complexity", None) is not counting.measure_complexity:
-        raise RuntimeError(f"{module.__name__} has no measure_complexity: this attack is out of date")
+for name in ("measure_complexity", "count_params"):  # its own count (asked where no graph counts), params as built
+    for module in (counting, worker_counting):
+        if getattr(module, name, None) is not getattr(counting, name):
+            raise RuntimeError(f"{module.__name__} has no {name}: this attack is out of date")
 
 _measure = counting.measure_complexity
 
@@ -25,4 +26,5 @@ def _modest(*args, **kwargs):
 
 
 counting.measure_complexity = worker_counting.measure_complexity = _modest
+counting.count_params = worker_counting.count_params = lambda model: 0
 SUBMISSION = Submission(name="undercounts", team="hostile", model=Residual, requires_weights=False)
