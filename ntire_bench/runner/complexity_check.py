@@ -126,20 +126,22 @@ def _claimed(claim: dict[str, Any], fields: dict[str, tuple[type, ...]] = CLAIM_
         raise WorkerFailure(f"the worker's complexity report is malformed: {exc}") from None
 
 
-def _counter(ctx: RunContext) -> Any:
-    """A fresh worker that will only ever be asked to count (it is never sent the submission)."""
+def counting_worker(ctx: RunContext) -> Any:
+    """A fresh worker that will only ever be asked to count (it is never sent the submission). It times nothing,
+    so it is not held to the timing cores: started beside the model's worker, it imports while that one loads."""
     limits = WorkerLimits(timeout_s=ctx.config.timeout_s, memory_bytes=ctx.config.memory_limit_bytes,
                           threads=ctx.settings.threads, hidden=ctx.hidden, sandbox=ctx.config.sandbox,
-                          gpu=ctx.device.startswith("cuda"), cores=tuple(ctx.environment.cpu_affinity or ()))
+                          gpu=ctx.device.startswith("cuda"))
     return IsolatedWorker(limits, device=ctx.device) if ctx.config.isolate else InProcessWorker(limits)
 
 
 def count_in_fresh_worker(graph: Path, claim: dict[str, Any], checks: Sequence[GraphCheck], info: SubmissionInfo,
-                          ctx: RunContext) -> tuple[dict[str, Any], list[np.ndarray | None]]:
+                          ctx: RunContext, counter: Any = None) -> tuple[dict[str, Any], list[np.ndarray | None]]:
     """The fresh worker's counts of ``graph`` and its SR images for ``checks`` (validated; None where the graph
-    could not run on that image)."""
-    counter = _counter(ctx)
+    could not run on that image). ``counter``: a ``counting_worker`` started ahead (closed here either way)."""
+    counter = counter if counter is not None else counting_worker(ctx)
     try:
+        counter.renew_deadline()
         local = Path(shutil.copy2(graph, counter.tmp / "graph.pt"))
         zeros = graph.parent / ZEROS_GRAPH
         local_zeros = str(shutil.copy2(zeros, counter.tmp / ZEROS_GRAPH)) if zeros.is_file() else None
@@ -250,14 +252,20 @@ class ModelProcess:
 
 def verified_complexity(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphCheck], info: SubmissionInfo,
                         ctx: RunContext, convention: str = FVCORE, checkpoint: Path | None = None,
-                        spread: int | None = None, model: ModelProcess = ModelProcess()) -> ComplexityResult:
+                        spread: int | None = None, model: ModelProcess = ModelProcess(), counter: Any = None
+                        ) -> ComplexityResult:
     """The complexity record of a pass that counted complexity (see the module docstring). ``spread``: the
     model's own grey-level spread between two passes, which widens the graph check's tolerance; ``model`` is the
-    model's process, asked (a real forward's multiply-adds, its own count) only where the graph cannot tell."""
+    model's process, asked (a real forward's multiply-adds, its own count) only where the graph cannot tell;
+    ``counter`` a ``counting_worker`` started ahead, used or closed here."""
     # Any spread widens it (two passes a level apart can put a third two levels from either), up to a bound: a
     # spread is the model's own to make, and must not switch the check off.
     tolerance = OUTPUT_TOLERANCE + 2 * min(spread, MAX_ALLOWED_SPREAD) if spread else OUTPUT_TOLERANCE
-    result = _verified(claim, graph, checks, info, ctx, convention, tolerance, model)
+    try:
+        result = _verified(claim, graph, checks, info, ctx, convention, tolerance, model, counter)
+    finally:
+        if counter is not None:
+            counter.close()  # a second close, where it counted, does nothing
     result.checkpoint_params = checkpoint_weights(checkpoint, info)
     if result.checkpoint_params is not None and result.audited is not None \
             and _differs(result.checkpoint_params, max(result.params or 0, result.audited.params or 0)):
@@ -285,13 +293,14 @@ def checkpoint_weights(path: Path | None, info: SubmissionInfo) -> int | None:
 
 
 def _verified(claim: dict[str, Any], graph: Path | None, checks: Sequence[GraphCheck], info: SubmissionInfo,
-              ctx: RunContext, convention: str, tolerance: int, model: ModelProcess) -> ComplexityResult:
+              ctx: RunContext, convention: str, tolerance: int, model: ModelProcess, counter: Any = None
+              ) -> ComplexityResult:
     claimed = _claimed(claim)
     warnings = [str(w) for w in claim.get("graph_warnings") or []]
     if graph is None:
         reason = str(claim.get("graph_error") or "the worker exported no graph")
         return _fallback(claimed, claim, reason, model, convention, checks)
-    counts, images = count_in_fresh_worker(graph, claim, checks, info, ctx)
+    counts, images = count_in_fresh_worker(graph, claim, checks, info, ctx, counter)
     if counts.get("graph_failure"):
         return _fallback(claimed, claim, f"its graph cannot be counted without the submission's code "
                          f"({str(counts['graph_failure'])[:160]})", model, convention, checks)

@@ -9,7 +9,7 @@ plain data, so an executor can ship them to another machine.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -133,9 +133,43 @@ class Identity:
     checkpoint_sha256: str | None
 
 
+@dataclass
+class WorkerStarter:
+    """Starts confined workers for one submission and loads them (``worker_factory``)."""
+
+    limits: WorkerLimits
+    config: dict[str, Any]
+    isolate: bool
+    device: str
+    log_path: Path | None = None
+
+    def spawn(self, pinned: bool = True) -> Any:
+        """A fresh worker, not yet loaded: it imports what it needs, then waits. ``pinned=False``: not held to the
+        timing cores, for a worker that times nothing (it may then start beside one that is loading)."""
+        limits = self.limits if pinned else replace(self.limits, cores=())
+        return (IsolatedWorker(limits, self.log_path, self.device) if self.isolate
+                else InProcessWorker(limits, self.log_path, self.device))
+
+    def load(self, worker: Any, count_complexity: bool = True) -> dict[str, Any]:
+        """Load the submission into ``worker`` (closed if that fails); the load reply."""
+        try:
+            worker.renew_deadline()
+            reply, _ = worker.request("load", config={**self.config, "count_complexity": count_complexity,
+                                                      "workdir": str(worker.tmp)})
+        except BaseException:
+            worker.close()
+            raise
+        return reply["result"]
+
+    def __call__(self, count_complexity: bool = True) -> tuple[Any, dict[str, Any]]:
+        """Start a pinned worker and load it: the worker and the load reply."""
+        worker = self.spawn()
+        return worker, self.load(worker, count_complexity)
+
+
 def worker_factory(entry: PluginEntry, identity: Identity, ctx: RunContext, log_path: Path | None = None
-                   ) -> Callable[[bool], tuple[Any, dict[str, Any]]]:
-    """A function that starts a confined worker for ``entry`` and loads it (counting complexity or not).
+                   ) -> WorkerStarter:
+    """What starts confined workers for ``entry`` and loads them (counting complexity or not).
 
     The worker may read the submission's own code (its directory, or the NTIRE checkout) and its
     checkpoint, never ``ctx.hidden`` (dataset roots, results).
@@ -159,16 +193,11 @@ def worker_factory(entry: PluginEntry, identity: Identity, ctx: RunContext, log_
         "complexity_size": list(ctx.config.complexity_size),
         "timing": ctx.config.timing_settings(ctx.device).to_dict(),
     }
+    return WorkerStarter(limits, config, ctx.config.isolate, ctx.device, log_path)
 
-    def start(count_complexity: bool = True) -> tuple[Any, dict[str, Any]]:
-        worker = (IsolatedWorker(limits, log_path, ctx.device) if ctx.config.isolate
-                  else InProcessWorker(limits, log_path, ctx.device))
-        try:
-            reply, _ = worker.request("load", config={**config, "count_complexity": count_complexity,
-                                                      "workdir": str(worker.tmp)})
-        except BaseException:
-            worker.close()
-            raise
-        return worker, reply["result"]
 
-    return start
+def wait_until_idle(workers: Any) -> None:
+    """Return once every worker started ahead of its work has imported what it needs and waits: nothing of theirs
+    then runs beside a timed pass."""
+    for worker in workers:
+        worker.request("ping")

@@ -28,7 +28,7 @@ from ntire_bench.runner.context import hidden_paths
 from ntire_bench.results.provenance import collect_environment, gpu_telemetry, resolve_device, telemetry_warnings
 from ntire_bench.runner.passes import PassJob, PassOutcome, run_pass_job
 from ntire_bench.runner.stages import StageTimes
-from ntire_bench.runner.verify import VerifyCandidate, VerifyJob, pick_candidates, run_verify_job
+from ntire_bench.runner.verify import VerifyCandidate, VerifyJob, pick_candidates, run_verify_job, verify_worker
 from ntire_bench.runner.assembly import assemble_dataset
 from ntire_bench.plugins.declaration import PluginEntry
 from ntire_bench.plugins.checkpoints import model_zoo_dirs, resolve_checkpoint
@@ -105,19 +105,28 @@ def evaluate_submission(entry: PluginEntry, datasets: Sequence[PreparedDataset],
         return plan
     telemetry = gpu_telemetry(_gpu_uuid(ctx)) if ctx.device.startswith("cuda") else None
     candidates: list[VerifyCandidate] = []
+    # The verifying worker starts beside the first pass's and imports while that one loads; it then waits, idle,
+    # never sent anything, until the passes are over.
+    verifier = verify_worker(plan.entry, plan.identity, ctx) if plan.todo and ctx.config.verify \
+        and ctx.config.isolate else None
     try:
         for index, dataset in enumerate(plan.todo):
-            outcomes = [run_pass_job(job, ctx, progress=ctx.config.progress)
-                        for job in pass_jobs(plan, dataset, index, ctx, seed)]
+            outcomes = [run_pass_job(job, ctx, progress=ctx.config.progress,
+                                     idle=[verifier] if verifier is not None and index == run == 0 else [])
+                        for run, job in enumerate(pass_jobs(plan, dataset, index, ctx, seed))]
             candidates += record_dataset(plan, dataset, outcomes, ctx, seed)
         tolerance = verify_tolerance(plan.record.output_spread)
         started = time.perf_counter()
-        worst = run_verify_job(VerifyJob(plan.entry, plan.identity, candidates, tolerance), ctx) if candidates else None
+        worst = run_verify_job(VerifyJob(plan.entry, plan.identity, candidates, tolerance), ctx, verifier) \
+            if candidates else None
         record_verification(plan, candidates, worst, ctx, time.perf_counter() - started if candidates else 0.0)
     except WorkerFailure as exc:
         if plan.record.sandbox is None:
             plan.record.sandbox = getattr(exc, "sandbox", None)
         return finish(plan.record, ctx, failure=str(exc), telemetry_start=telemetry)
+    finally:
+        if verifier is not None:
+            verifier.close()  # where it was not needed (a second close does nothing)
     return finish(plan.record, ctx, telemetry_start=telemetry)
 
 

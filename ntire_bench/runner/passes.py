@@ -26,8 +26,8 @@ from tqdm import tqdm
 from ntire_bench.runner.audit import (RETRIES, DatasetAudit, NotCredible, TimedBlock, choose_probes, noise_buffer,
                                      read_sr)
 from ntire_bench.runner.complexity_check import (CHECKED_IMAGES, GraphCheck, ModelProcess, at_traced_size, bare_output,
-                                                 keep_graph, verified_complexity, zeros_check)
-from ntire_bench.runner.context import Identity, RunContext, worker_factory
+                                                 counting_worker, keep_graph, verified_complexity, zeros_check)
+from ntire_bench.runner.context import Identity, RunContext, wait_until_idle, worker_factory
 from ntire_bench.runner.stages import StageTimes
 from ntire_bench.data.datasets import PreparedDataset, read_hr
 from ntire_bench.data.images import read_image, write_image
@@ -203,11 +203,12 @@ def node_facts(device: str) -> dict[str, Any]:
     return facts
 
 
-def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassOutcome:
+def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False, idle: Sequence[Any] = ()) -> PassOutcome:
     """Start a confined worker, load the submission, run one pass; quality is scored here, never in the worker.
 
     A pass that counts complexity also has the worker's exported graph counted, and checked against a few of
-    this pass's SR images, in a fresh worker (complexity_check.py).
+    this pass's SR images, in a fresh worker (complexity_check.py). ``idle``: workers the caller started ahead
+    of their work, waited for (until they are idle) before the first image.
     """
     info = job.entry.info
     assert info is not None
@@ -237,8 +238,21 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
     log_path = ctx.config.out_dir / "logs" / f"{job.entry.name}.log"
     start = worker_factory(job.entry, job.identity, ctx, log_path)
     stages = StageTimes()
-    with stages.timing("process"):
-        worker, loaded = start(job.count_complexity)
+    # The counting worker starts beside the model's and imports while that one loads; it, and any helper the
+    # caller started (``idle``), wait on their pipes before the first image: nothing of theirs runs beside a timing.
+    counter = counting_worker(ctx) if job.count_complexity else None
+    try:
+        with stages.timing("process"):
+            worker, loaded = start(job.count_complexity)
+            try:
+                wait_until_idle([*idle, *([counter] if counter is not None else [])])
+            except BaseException:
+                worker.close()
+                raise
+    except BaseException:
+        if counter is not None:
+            counter.close()
+        raise
     durations = loaded.get("durations") if isinstance(loaded.get("durations"), dict) else {}
     for stage in ("load", "complexity"):  # inside the load request, by the worker's clock
         if isinstance(durations.get(stage), (int, float)):
@@ -264,7 +278,8 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
                 with stages.timing("complexity"):
                     complexity = verified_complexity(loaded["complexity"], graph, checks, info, ctx,
                                                      ctx.config.flop_convention, job.identity.checkpoint,
-                                                     record.spread, ModelProcess(worker, ctx.config.complexity_size))
+                                                     record.spread, ModelProcess(worker, ctx.config.complexity_size),
+                                                     counter)
                 loaded = {**loaded, "complexity": to_plain(complexity)}
         except WorkerFailure as exc:  # the record of a failure still says how the submission was confined
             exc.sandbox = worker.sandbox_info  # type: ignore[attr-defined]
@@ -272,5 +287,7 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False) -> PassO
         finally:
             with stages.timing("process"):
                 worker.close()
+                if counter is not None:
+                    counter.close()  # where it was not needed
     return PassOutcome(job.dataset.spec.name, job.run_index, record, qualities, loaded, audit,
                        worker.sandbox_info, node_facts(ctx.device), stages.to_dict())

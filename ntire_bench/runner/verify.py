@@ -83,12 +83,23 @@ def verify_repeats(worker: Any, candidates: list[VerifyCandidate], scale: int, d
     return worst
 
 
-def run_verify_job(job: VerifyJob, ctx: RunContext) -> float:
-    """Run a verification job in a fresh confined worker; the largest difference found (fraction of white)."""
+def verify_worker(entry: PluginEntry, identity: Identity, ctx: RunContext) -> Any:
+    """A fresh worker for ``run_verify_job``, not loaded: started ahead (beside a pass's model worker, which it
+    then waits out, idle, never sent a timed input), it has imported what it needs when verification comes. It
+    times nothing, so it is not held to the timing cores."""
+    return worker_factory(entry, identity, ctx, ctx.config.out_dir / "logs" / f"{entry.name}.log").spawn(pinned=False)
+
+
+def run_verify_job(job: VerifyJob, ctx: RunContext, worker: Any = None) -> float:
+    """Run a verification job in a fresh confined worker (``worker``, from ``verify_worker``, or one started now;
+    closed either way); the largest difference found (fraction of white)."""
     info = job.entry.info
     assert info is not None
     start = worker_factory(job.entry, job.identity, ctx, ctx.config.out_dir / "logs" / f"{job.entry.name}.log")
-    worker, _ = start(False)
+    if worker is None:
+        worker, _ = start(False)
+    else:
+        start.load(worker, False)
     try:
         return verify_repeats(worker, job.candidates, info.scale, info.data_range, job.tolerance)
     finally:

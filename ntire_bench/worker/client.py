@@ -123,6 +123,10 @@ class IsolatedWorker:
         self.reader = LineReader(reply_fd)
         os.set_blocking(self._request_fd, False)
 
+    def renew_deadline(self) -> None:
+        """Start the ``--timeout`` clock again: a worker started ahead of its work waited idle until now."""
+        self.deadline = time.monotonic() + self.limits.timeout_s
+
     def _apply_limits(self) -> None:  # runs in the child between fork and exec
         if self.limits.cores:
             # Inherited by the sandbox and every thread or process the submission starts; the sandbox's
@@ -213,7 +217,10 @@ class IsolatedWorker:
         self.proc.wait()
 
     def close(self) -> None:
-        """Ask the worker to exit, kill whatever is left of its process group, and remove its directory."""
+        """Ask the worker to exit, kill whatever is left of its process group, and remove its directory (once)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         if self.proc.poll() is None:
             try:
                 self._send(Request(op="exit", seq=self._seq + 1).encode())
@@ -262,6 +269,9 @@ class InProcessWorker:
         if not reply.ok:
             raise WorkerFailure(reply.error or "the submission failed without a reason")
         return reply, elapsed
+
+    def renew_deadline(self) -> None:
+        return None
 
     def kill(self) -> None:
         return None

@@ -70,6 +70,7 @@ REPLY_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
     "count": {"result": (dict,)},
     "executed": {"macs": (int,)},
     "claim": {"result": (dict,)},
+    "ping": {},
     "bare": {},
 }
 
