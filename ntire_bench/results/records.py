@@ -74,6 +74,7 @@ class RuntimeStats:
     unstable: bool = False
     ci_low: float | None = None  # interval on ``mean`` (see docs/runtime.md)
     ci_high: float | None = None
+    target: float | None = None  # adaptive: the relative half-width each image's median was sampled to
 
 
 @dataclass

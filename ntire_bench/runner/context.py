@@ -8,6 +8,7 @@ plain data, so an executor can ship them to another machine.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +38,12 @@ def hidden_paths(specs: Iterable[DatasetSpec], out_dir: Path) -> list[Path]:
         if lr is not None and lr.resolve().parent == hr.parent:
             hidden.add(hr.parent)  # the dataset root holding HR/ and LR/
     return sorted(hidden)
+
+
+# CPU: the headline's 95% interval the adaptive sampling aims at, ±1.5%: inside the 2% between-pass CV that flags
+# a run as unstable, and well under what this machine drifts between passes (1-4%), which more samples per image
+# cannot buy back (benchmarks/timing/timing_cost.py).
+HEADLINE_TARGET_CPU = 0.015
 
 
 def default_memory_limit() -> int | None:
@@ -100,6 +107,15 @@ class RunConfig:
         fixed = TimingSettings.for_device(device, self.warmup, self.repeats, mode=self.timing, target=target)
         # The median's 95% interval needs six samples; with a lower cap, sampling simply runs to it.
         return TimingSettings(**{**fixed.to_dict(), "min_repeats": min(6, fixed.repeats)})
+
+    def image_target(self, device: str, images: int) -> float:
+        """The adaptive target for each image of a dataset of ``images``: ``--target`` where given, and on CUDA
+        0.005; on CPU the precision the headline (a mean of the images' medians, ±target/√m) needs,
+        ``HEADLINE_TARGET_CPU`` · √m, and never tighter than the per-image default."""
+        target = self.timing_settings(device).target
+        if self.target is not None or device.startswith("cuda"):
+            return target
+        return max(target, HEADLINE_TARGET_CPU * math.sqrt(max(1, images)))
 
     def settings(self, device: str) -> Settings:
         """The measurement settings recorded with every result."""

@@ -236,6 +236,8 @@ def record_dataset(plan: SubmissionPlan, dataset: PreparedDataset, outcomes: Seq
                 f"pinned to cores {ctx.environment.cpu_affinity}, it gained nothing")
         plan.record.warnings = list(dict.fromkeys([*plan.record.warnings, note]))
     result = assemble_dataset(dataset, outcomes, plan.identity.dataset_keys[dataset.spec.name])
+    if result.runtime_ms is not None and ctx.settings.timing == "adaptive":
+        result.runtime_ms.target = ctx.config.image_target(ctx.device, len(dataset.pairs))
     plan.record.datasets[dataset.spec.name] = result
     ctx.store.save(plan.record)
     if not (ctx.config.verify and ctx.config.isolate):

@@ -91,16 +91,17 @@ def run_pass(worker: Any, lr_images: Sequence[np.ndarray], scale: int, cap: int,
              rng: np.random.Generator, bar: tqdm | None = None,
              on_output: Callable[[int, np.ndarray], None] | None = None,
              check_determinism: bool = False, image_label: Callable[[int], str] = str,
-             stages: StageTimes | None = None) -> PassRecord:
+             stages: StageTimes | None = None, target: float | None = None) -> PassRecord:
     """Send every image through ``worker``: quality pass, warm-up and a checked timed block each.
 
     ``check_determinism``: the first image is passed twice and the outputs compared; once they differ at all,
-    every later image is too, so the spread recorded is the largest over the images."""
+    every later image is too, so the spread recorded is the largest over the images. ``target``: the adaptive
+    target for each image (``RunConfig.image_target``; the worker's settings where None)."""
     stages = stages if stages is not None else StageTimes()
     noise = noise_buffer(max(int(lr.size) for lr in lr_images), rng)
     noise_path = worker.tmp / "noise.npy"
     np.save(noise_path, noise, allow_pickle=False)
-    worker.request("begin_dataset", noise=str(noise_path))
+    worker.request("begin_dataset", noise=str(noise_path), target=target)
     record = PassRecord(noise=noise)
     # The parent scores image i while the worker runs image i+1's quality pass and warm-up, and waits for it
     # before the timed block: nothing of the parent's runs beside a timed sample.
@@ -265,7 +266,8 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False, idle: Se
             with tqdm(total=len(pairs), desc=label, unit="img", disable=not progress, leave=False) as bar:
                 record = run_pass(worker, lr_images, scale, block_repeats(ctx.config.timing_settings(ctx.device)), audit,
                                   rng, bar, on_output=score, check_determinism=job.check_determinism,
-                                  image_label=lambda i: f"{job.dataset.spec.name}/{pairs[i].name}", stages=stages)
+                                  image_label=lambda i: f"{job.dataset.spec.name}/{pairs[i].name}", stages=stages,
+                                  target=ctx.config.image_target(ctx.device, len(pairs)))
             if job.count_complexity and loaded.get("complexity") is not None:
                 if not isinstance(loaded["complexity"], dict):
                     raise WorkerFailure("the worker's complexity report is malformed: not a mapping")

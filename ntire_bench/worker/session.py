@@ -71,6 +71,7 @@ class Session:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     roots: list[Path] = field(default_factory=list)
     noise: torch.Tensor | None = None
+    target: float | None = None  # the dataset's adaptive target per image (the parent's), else the settings'
     image_state: _Image | None = None
     kept: torch.Tensor | None = None  # CUDA: the buffer the last timed block's outputs were copied into
     kept_outputs: list[torch.Tensor] = field(default_factory=list)  # the last block's outputs, for its challenge
@@ -126,7 +127,8 @@ class Session:
 
     # --------------------------------------------------------------- datasets
     def begin_dataset(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Load this dataset's noise buffer and reset the peak-memory counter."""
+        """Load this dataset's noise buffer, take its adaptive target per image, reset the peak-memory counter."""
+        self.target = float(args["target"]) if args.get("target") else None
         noise = np.load(args["noise"], allow_pickle=False)
         self.noise = torch.from_numpy(noise.astype(np.float32)).to(self.device)
         self.peak_memory_mb = None
@@ -247,7 +249,7 @@ class Session:
         durations, stop_reason, leading = guarded(
             "forward", lambda: runtime.time_repeats(
                 lambda: self.module(holder[0]), run_settings, before, after,
-                lambda: AdaptiveSampler(target=settings.target, confidence=settings.confidence,
+                lambda: AdaptiveSampler(target=self.target or settings.target, confidence=settings.confidence,
                                         min_samples=settings.min_repeats, max_samples=cap), detector),
             self.roots)
         del self.kept_outputs[len(durations):]
