@@ -177,11 +177,12 @@ def count_exported(module: Any, input_size: tuple[int, int], device: torch.devic
     on_node, measured = _unsupported_flops()
     generator = torch.Generator(device="cpu").manual_seed(0)
     run = run_traced(module, [torch.rand(1, 3, *input_size, generator=generator).to(device)], on_node=on_node)
+    # fvcore reads the types the run gave the graph's values: before another run on the same graph gives them others
+    fvcore_total, unsupported = fvcore_flops(run)
     # The same straight-line graph on zeros has the same shapes, so the same counts, unless an operator's output
     # shape depends on values: only then (or on a trace of its own) is it run on the zeros as well.
     hooked = (run_traced(module if on_zeros is None else on_zeros, [torch.zeros(1, 3, *input_size, device=device)])
               if on_zeros is not None or shapes_depend_on_values(run) else run)
-    fvcore_total, unsupported = fvcore_flops(run)
     activations, num_conv = conv_activations(hooked, declared)
     on_rand = conv_activations(run, declared)
     weight_elements, weight_buffers = _weights_outside_parameters(module, run)

@@ -176,13 +176,40 @@ def _call_operator(node: Any, inputs: list[Any]) -> list[Any]:
 _VALUE_DEPENDENT_TAGS = (torch.Tag.dynamic_output_shape, torch.Tag.data_dependent_output)
 
 
+# Operators that turn a tensor into a Python number inside a trace (a size, a slice bound): their tags say nothing.
+_TO_SCALAR = {"aten::Int", "aten::Float", "aten::Bool", "aten::ScalarImplicit", "aten::IntImplicit",
+              "aten::FloatImplicit", "aten::item", "aten::tolist", "aten::_local_scalar_dense"}
+# What a number read back only from sizes and constants may pass through: it is then the same on every input.
+_SHAPE_ARITHMETIC = {"aten::size", "prim::NumToTensor", "prim::Constant", "prim::ListConstruct", "prim::TupleConstruct",
+                     "prim::ListUnpack", "prim::TupleUnpack", "aten::mul", "aten::add", "aten::sub", "aten::div",
+                     "aten::floor_divide", "aten::remainder", "aten::neg", "aten::floor", "aten::ceil", *_TO_SCALAR}
+
+
+def _from_sizes(value: Any, seen: set[int]) -> bool:
+    """Whether ``value`` is computed from sizes and constants only (never from a tensor's values)."""
+    node = value.node()
+    if id(node) in seen:
+        return True
+    seen.add(id(node))
+    if node.kind() == "aten::size" or node.kind() == "prim::Constant":
+        return True
+    if node.kind() not in _SHAPE_ARITHMETIC:  # a graph input, a tensor operator, anything else: values may reach it
+        return False
+    return all(_from_sizes(v, seen) for v in node.inputs())
+
+
 def shapes_depend_on_values(run: GraphRun) -> bool:
     """Whether a run's shapes could come out otherwise on another input of the same size: a trace is straight-line
-    code, so only an operator whose output shape depends on values (``nonzero``, mask indexing, ``unique``), one
-    that reads a value back, or an operator from outside aten (its tags unknown) can make them differ."""
+    code, so only an operator whose output shape depends on values (``nonzero``, mask indexing, ``unique``), a
+    number read back from a tensor's values (``int(x.mean() * k)`` as a slice bound), or an operator from outside
+    aten (its tags unknown) can make them differ."""
     for node in run.nodes:
-        schema = node.schema()
-        if schema == "(no schema)" or not node.kind().startswith("aten::"):
+        kind, schema = node.kind(), node.schema()
+        if kind in _TO_SCALAR:
+            if not all(_from_sizes(v, set()) for v in node.inputs()):
+                return True
+            continue
+        if schema == "(no schema)" or not kind.startswith("aten::"):
             return True
         if any(tag in _VALUE_DEPENDENT_TAGS for tag in _operator(schema)[0].tags):
             return True

@@ -86,10 +86,17 @@ def perturbed_lr(lr: np.ndarray, noise: np.ndarray, offset: int) -> np.ndarray:
     return np.clip(lr.astype(np.int16) + patch, 0, 255).astype(np.uint8)
 
 
-def choose_probes(sr: np.ndarray, rng: np.random.Generator, count: int = PROBES) -> list[list[int]]:
-    """``[channel, row, col]`` positions of the SR (3xHxW uint8) where it is not saturated, at random."""
+def probe_pool(sr: np.ndarray, count: int = PROBES) -> np.ndarray:
+    """Where probes may fall on the SR (3xHxW uint8): the unsaturated positions, else all. Worked out before the
+    timed block (it says nothing about which will be drawn), so that drawing them after it takes no time."""
     unsaturated = np.argwhere((sr > 1) & (sr < 254))
-    pool = unsaturated if len(unsaturated) >= count else np.argwhere(np.ones_like(sr, dtype=bool))
+    return unsaturated if len(unsaturated) >= count else np.argwhere(np.ones_like(sr, dtype=bool))
+
+
+def choose_probes(sr: np.ndarray, rng: np.random.Generator, count: int = PROBES,
+                  pool: np.ndarray | None = None) -> list[list[int]]:
+    """``[channel, row, col]`` positions of the SR (3xHxW uint8) where it is not saturated, at random."""
+    pool = probe_pool(sr, count) if pool is None else pool
     picks = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
     return pool[np.sort(picks)].tolist()
 
@@ -118,17 +125,20 @@ class DatasetAudit:
     unresponsive: int = 0
 
     def check_block(self, timed: Reply, observed_ms: float, offsets: list[int], probes: list[list[int]],
-                    answer: Reply, answer_ms: float, sr: np.ndarray | None, numel: int) -> TimedBlock:
+                    answer: Reply, answer_ms: float, sr: np.ndarray | None, numel: int, gap_ms: float = 0.0,
+                    max_leading: int = 0) -> TimedBlock:
         """Validate a ``time`` reply and the ``challenge`` answered after it; raise NotCredible (clock, late or
-        wrong answers) or WorkerFailure (malformed)."""
+        wrong answers) or WorkerFailure (malformed). ``gap_ms``: the parent's time between the two (the worker's
+        to use, so counted in the window); ``max_leading``: the most warm-up repeats the block may hold."""
         if timed["clocks_replaced"]:
             raise NotCredible(f"the submission replaced the clocks the harness reads ({timed['clocks_replaced']})")
         samples = finite_numbers(timed["samples"], "timing samples", minimum=0.0)
         if not samples or len(samples) > len(offsets):
             raise WorkerFailure(f"the worker reported {len(samples)} samples for a block of at most {len(offsets)}")
         leading = timed["leading"]
-        if not 0 <= leading < len(samples):
-            raise WorkerFailure(f"the worker reported {leading} warm-up repeats in a block of {len(samples)}")
+        if not 0 <= leading <= max_leading or leading >= len(samples):
+            raise WorkerFailure(f"the worker reported {leading} warm-up repeats in a block of {len(samples)} "
+                                f"(at most {max_leading} here)")
         outputs = answer["outputs"]
         if not isinstance(outputs, list) or len(outputs) != len(samples):
             raise WorkerFailure(f"the worker answered for {len(outputs) if isinstance(outputs, list) else '?'} "
@@ -149,7 +159,7 @@ class DatasetAudit:
                               "parent's clock measured around them")
         # Work the worker did after replying (a forged early reply, outputs computed when challenged) lands in
         # the challenge's time, so the floor covers both requests.
-        window = observed_ms + answer_ms
+        window = observed_ms + gap_ms + answer_ms
         floor = (1 - SLACK_FRACTION) * window - slack_ms(len(samples), numel) - CHALLENGE_ROUND_TRIP_MS
         if claimed < floor:
             raise NotCredible(f"the samples add up to {claimed:.2f} ms but the parent's clock measured "

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from ntire_bench.runner.audit import (RETRIES, DatasetAudit, NotCredible, TimedBlock, choose_probes, noise_buffer,
-                                     read_sr)
+                                     probe_pool, read_sr)
 from ntire_bench.runner.complexity_check import (CHECKED_IMAGES, GraphCheck, ModelProcess, at_traced_size, bare_output,
                                                  counting_worker, keep_graph, verified_complexity, zeros_check)
 from ntire_bench.runner.context import Identity, RunContext, wait_until_idle, worker_factory
@@ -62,20 +62,25 @@ class PassRecord:
 
 
 def _timed_block(worker: Any, audit: DatasetAudit, numel: int, noise: np.ndarray, sr: np.ndarray, cap: int,
-                 rng: np.random.Generator, stages: StageTimes) -> TimedBlock:
+                 rng: np.random.Generator, stages: StageTimes, warmup_cap: int = 0) -> TimedBlock:
     """One image's timed repeats, then the challenge at positions drawn after them; re-timed when the parent's
-    clock disagrees or the answer comes late (see audit.RETRIES)."""
+    clock disagrees or the answer comes late (see audit.RETRIES). ``warmup_cap``: the most warm-up repeats the
+    first attempt may hold (a block timed again holds none: the worker's detector has decided)."""
+    pool = probe_pool(sr)
     for attempt in range(RETRIES + 1):
         started = time.perf_counter()
         offsets = rng.integers(0, len(noise) - numel, size=cap).tolist()
         timed, observed = worker.request("time", offsets=offsets)
-        probes = choose_probes(sr, rng)  # only now: nothing the worker saw before could tell it where
+        replied = time.perf_counter()
+        probes = choose_probes(sr, rng, pool=pool)  # only now: nothing the worker saw before could tell it where
+        gap_ms = (time.perf_counter() - replied) * 1e3
         answer, answer_ms = worker.request("challenge", probes=probes)
         sampled = sum(s for s in timed["samples"] if isinstance(s, (int, float))) / 1e3
         warming = timed.fields.get("leading") if isinstance(timed.fields.get("leading"), int) else 0
         warmed = sum(s for s in timed["samples"][:warming] if isinstance(s, (int, float))) / 1e3
         try:
-            return audit.check_block(timed, observed, offsets, probes, answer, answer_ms, sr, numel)
+            return audit.check_block(timed, observed, offsets, probes, answer, answer_ms, sr, numel, gap_ms,
+                                     warmup_cap if attempt == 0 else 0)
         except NotCredible as exc:
             if attempt == RETRIES or "replaced the clocks" in str(exc) or "does not match the SR" in str(exc):
                 raise
@@ -91,12 +96,13 @@ def run_pass(worker: Any, lr_images: Sequence[np.ndarray], scale: int, cap: int,
              rng: np.random.Generator, bar: tqdm | None = None,
              on_output: Callable[[int, np.ndarray], None] | None = None,
              check_determinism: bool = False, image_label: Callable[[int], str] = str,
-             stages: StageTimes | None = None, target: float | None = None) -> PassRecord:
+             stages: StageTimes | None = None, target: float | None = None, warmup_cap: int = 0) -> PassRecord:
     """Send every image through ``worker``: quality pass, warm-up and a checked timed block each.
 
     ``check_determinism``: the first image is passed twice and the outputs compared; once they differ at all,
     every later image is too, so the spread recorded is the largest over the images. ``target``: the adaptive
-    target for each image (``RunConfig.image_target``; the worker's settings where None)."""
+    target for each image (``RunConfig.image_target``; the worker's settings where None); ``warmup_cap``: the
+    most warm-up repeats a block may hold (adaptive timing's cap; fixed timing warms up apart, so 0)."""
     stages = stages if stages is not None else StageTimes()
     noise = noise_buffer(max(int(lr.size) for lr in lr_images), rng)
     noise_path = worker.tmp / "noise.npy"
@@ -127,7 +133,7 @@ def run_pass(worker: Any, lr_images: Sequence[np.ndarray], scale: int, cap: int,
                         scoring.result()
                     scoring = None
                 previous = (i, sr)
-                block = _timed_block(worker, audit, int(lr.size), noise, sr, cap, rng, stages)
+                block = _timed_block(worker, audit, int(lr.size), noise, sr, cap, rng, stages, warmup_cap)
             except NotCredible:
                 raise
             except WorkerFailure as exc:
@@ -237,6 +243,7 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False, idle: Se
             write_image(save_dir / f"{pairs[i].name}x{scale}.png", np.ascontiguousarray(sr.transpose(1, 2, 0)))
 
     log_path = ctx.config.out_dir / "logs" / f"{job.entry.name}.log"
+    timing = ctx.config.timing_settings(ctx.device)
     start = worker_factory(job.entry, job.identity, ctx, log_path)
     stages = StageTimes()
     # The counting worker starts beside the model's and imports while that one loads; it, and any helper the
@@ -245,11 +252,12 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False, idle: Se
     try:
         with stages.timing("process"):
             worker, loaded = start(job.count_complexity)
-            try:
+        try:
+            with stages.timing("process"):
                 wait_until_idle([*idle, *([counter] if counter is not None else [])])
-            except BaseException:
-                worker.close()
-                raise
+        except BaseException:
+            worker.close()
+            raise
     except BaseException:
         if counter is not None:
             counter.close()
@@ -264,10 +272,11 @@ def run_pass_job(job: PassJob, ctx: RunContext, progress: bool = False, idle: Se
         try:
             graph = keep_graph(worker, loaded.get("complexity"), Path(scratch))
             with tqdm(total=len(pairs), desc=label, unit="img", disable=not progress, leave=False) as bar:
-                record = run_pass(worker, lr_images, scale, block_repeats(ctx.config.timing_settings(ctx.device)), audit,
+                record = run_pass(worker, lr_images, scale, block_repeats(timing), audit,
                                   rng, bar, on_output=score, check_determinism=job.check_determinism,
                                   image_label=lambda i: f"{job.dataset.spec.name}/{pairs[i].name}", stages=stages,
-                                  target=ctx.config.image_target(ctx.device, len(pairs)))
+                                  target=ctx.config.image_target(ctx.device, len(pairs)),
+                                  warmup_cap=block_repeats(timing) - timing.repeats)
             if job.count_complexity and loaded.get("complexity") is not None:
                 if not isinstance(loaded["complexity"], dict):
                     raise WorkerFailure("the worker's complexity report is malformed: not a mapping")

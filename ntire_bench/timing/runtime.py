@@ -205,7 +205,8 @@ def time_repeats(forward: Callable[[], torch.Tensor], settings: TimingSettings,
     with torch.inference_mode():
         if settings.on_cuda:
             while len(durations) < limit and sampled() < settings.repeats:
-                batch = min(limit - len(durations), CUDA_BATCH if sampler else settings.repeats)
+                batch = min(limit - len(durations), CUDA_BATCH if sampler else settings.repeats,
+                            settings.repeats - sampled() if leading is not None else limit)
                 pairs = [(_CUDA_EVENT(enable_timing=True), _CUDA_EVENT(enable_timing=True)) for _ in range(batch)]
                 first = len(durations)
                 for i, (start, end) in enumerate(pairs):

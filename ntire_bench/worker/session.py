@@ -224,6 +224,7 @@ class Session:
             raise WorkerFailure("internal: noise offset out of range")
         copied = self._kept_outputs(cap + warmup, state.reference.shape[1:]) if self.device.type == "cuda" else None
         self.kept_outputs = []
+        held = {state.reference.untyped_storage().data_ptr()}  # storage already kept: a model's own buffer, reused
         rows, cols = state.reference.shape[-2:]
         holder: list[torch.Tensor] = []
 
@@ -237,9 +238,11 @@ class Session:
             if copied is not None:
                 copied[k].copy_(output[0, :, :rows, :cols])
                 self.kept_outputs.append(copied[k])
-            elif type(output) is torch.Tensor and output.dtype == torch.float32:
+            elif type(output) is torch.Tensor and output.dtype == torch.float32 and \
+                    output.untyped_storage().data_ptr() not in held:
+                held.add(output.untyped_storage().data_ptr())
                 self.kept_outputs.append(output[0, :, :rows, :cols])
-            else:  # a subclass or another dtype: materialised now, outside the timed region, as it used to be
+            else:  # a subclass, another dtype, or memory the model returns again: materialised now, outside the timed region
                 self.kept_outputs.append(torch.empty(state.reference.shape[1:], dtype=torch.float32).copy_(
                     output[0, :, :rows, :cols]))
 
@@ -253,6 +256,7 @@ class Session:
                                         min_samples=settings.min_repeats, max_samples=cap), detector),
             self.roots)
         del self.kept_outputs[len(durations):]
+        self._record_peak()  # adaptive warm-up ran here, in the block
         return {"samples": durations, "leading": leading, "stop_reason": stop_reason,
                 "clocks_replaced": runtime.clocks_replaced(), "num_threads": torch.get_num_threads()}
 

@@ -294,3 +294,23 @@ def test_a_graph_whose_shapes_depend_on_values_is_counted_on_the_zeros_too(tmp_p
     assert (counts["activations"], counts["num_conv"]) == (4 * HW, 1)
     assert 0 < counts["input_dependent"]["activations"] < 4 * HW
     assert measure_complexity(RowsByValue().eval(), (H, W)).activations == 4 * HW
+
+
+class WidthByValue(nn.Module):
+    """Convolves a band whose width is read back from the input's values: a number, not a shape, in the trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # all of it on zeros, about half on torch.rand; traced as aten::Int of a tensor, with no tracer warning
+        width = ((1.0 - x.mean()) * x.shape[-1]).long()
+        return self.conv(x[..., :width])
+
+
+def test_a_slice_bound_read_back_from_values_is_counted_on_the_zeros_too(tmp_path: Path) -> None:
+    counts = graph_counts(WidthByValue(), tmp_path)
+    assert counts["activations"] == 4 * HW  # the official zeros: the whole width
+    assert 0 < counts["input_dependent"]["activations"] < 4 * HW
+    assert graph_counts(ConvReLUConv(), tmp_path)["input_dependent"] == {}
