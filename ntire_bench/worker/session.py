@@ -205,9 +205,8 @@ class Session:
         Nothing about what will be checked is known here: each repeat's full output is kept for the ``challenge``
         that follows. On CUDA it is copied, outside the timed region, into a buffer allocated before the block (a
         device copy is cheap, and the timed forwards then allocate as the official ones do); on CPU the output
-        itself is kept, since copying it costs a fast model as much as a quarter of its forward. A model that
-        returned one buffer for every call would already fail the challenge's check of the quality pass's
-        output, which has always been kept so.
+        itself is kept, since copying it costs a fast model as much as a quarter of its forward; memory the
+        model hands back again (its own output buffer) is copied instead, as on CUDA.
         """
         state, settings = self.image_state, self.settings
         if state is None or settings is None or self.noise is None:
