@@ -351,27 +351,19 @@ def local_modules() -> list[str]:
     return sorted(found)
 
 
+# Requests a Session method of the same name answers from the request's arguments.
+_SESSION_OPS = frozenset({"begin_dataset", "image", "time", "challenge", "bare", "executed", "claim"})
+
+
 def serve(session: Session, request: Request) -> bytes:
     """Answer one request; every failure becomes an error reply, never an exception."""
     try:
         if request.op == "load":
             fields = {"result": session.load(request.args["config"])}
-        elif request.op == "begin_dataset":
-            fields = session.begin_dataset(request.args)
+        elif request.op in _SESSION_OPS:
+            fields = getattr(session, request.op)(request.args)
         elif request.op == "end_dataset":
             fields = session.end_dataset()
-        elif request.op == "image":
-            fields = session.image(request.args)
-        elif request.op == "time":
-            fields = session.time(request.args)
-        elif request.op == "challenge":
-            fields = session.challenge(request.args)
-        elif request.op == "bare":
-            fields = session.bare(request.args)
-        elif request.op == "executed":
-            fields = session.executed(request.args)
-        elif request.op == "claim":
-            fields = session.claim(request.args)
         elif request.op == "ping":  # started ahead of its work: answered once it has imported all it needs
             fields = {}
         elif request.op == "count":

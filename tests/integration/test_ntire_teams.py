@@ -26,23 +26,13 @@ from ntire_bench.data.datasets import prepare_datasets
 
 from support.helpers import make_dataset, write_registry
 
-from support.paths import FIXTURES
-
-FIXTURE = FIXTURES / "ntire_checkout"
+from support.ntire_checkout import checkout_with_checkpoints
 FAST = dict(device="cpu", timing="fixed", warmup=1, repeats=2, threads=1, progress=False, log=lambda m: None)
 
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory):
-    sys.path.insert(0, str(FIXTURE))
-    try:
-        from make_checkpoints import make_checkpoints
-    finally:
-        sys.path.remove(str(FIXTURE))
-    copy = tmp_path_factory.mktemp("ntire") / "checkout"
-    shutil.copytree(FIXTURE, copy, ignore=shutil.ignore_patterns("__pycache__", "conftest.py"))
-    make_checkpoints(copy)
-    return copy
+    return checkout_with_checkpoints(tmp_path_factory.mktemp("ntire"))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ baseline) imported into one folder."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from support.paths import FIXTURES
+from support.ntire_checkout import FIXTURE, checkout_with_checkpoints, fixture_tools
 from torch import nn
 
 from ntire_bench.ntire.declaration import DeclarationError, read_declaration
@@ -22,25 +21,12 @@ from ntire_bench.ntire.importer import import_checkout, parse_checkout
 from ntire_bench.plugins.declaration import PluginError
 from ntire_bench.worker.loading import LoadNotes, apply_state_dict, load_weights
 
-FIXTURE = FIXTURES / "ntire_checkout"
-
-
-def _tools():
-    spec = importlib.util.spec_from_file_location("ntire_fixture_tools_generalisation", FIXTURE / "make_checkpoints.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOLS = _tools()
+TOOLS = fixture_tools()
 
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
-    copy = tmp_path_factory.mktemp("ntire") / "checkout"
-    shutil.copytree(FIXTURE, copy, ignore=shutil.ignore_patterns("conftest.py", "__pycache__"))
-    TOOLS.make_checkpoints(copy)
-    return copy.resolve()
+    return checkout_with_checkpoints(tmp_path_factory.mktemp("ntire"))
 
 
 # ------------------------------------------------------------------ weights

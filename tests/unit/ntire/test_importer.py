@@ -9,7 +9,6 @@ import json
 import os
 import pickle
 import re
-import shutil
 import sys
 import textwrap
 import types
@@ -24,9 +23,7 @@ from ntire_bench.ntire.static_eval import NotStatic, static
 from ntire_bench.ntire.declaration import (DeclarationError, ForwardWrapper, Origin, TeamDeclaration, is_unedited, read_declaration)
 from ntire_bench.ntire.importer import import_checkout, parse_checkout
 
-from support.paths import FIXTURES
-
-FIXTURE = FIXTURES / "ntire_checkout"
+from support.ntire_checkout import checkout_with_checkpoints, fixture_tools
 from support.paths import SHARED
 # A checkout you cloned (github.com/Amazingren/NTIRE2024_ESR): the teams' code is never part of this project.
 NTIRE2024 = Path(os.environ.get("NTIRE2024_CHECKOUT", "/nonexistent/ntire2024_checkout"))
@@ -41,7 +38,7 @@ def _load_file_module(path: Path, name: str):
     return module
 
 
-FIXTURE_TOOLS = _load_file_module(FIXTURE / "make_checkpoints.py", "ntire_fixture_make_checkpoints")
+FIXTURE_TOOLS = fixture_tools()
 
 
 def _whole_demo(checkout: Path, name: str):
@@ -58,11 +55,7 @@ def _whole_demo(checkout: Path, name: str):
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
-    """A copy of the fixture checkout with its checkpoints written (team 25's stays absent)."""
-    copy = tmp_path_factory.mktemp("ntire") / "checkout"
-    shutil.copytree(FIXTURE, copy, ignore=shutil.ignore_patterns("conftest.py", "__pycache__"))
-    FIXTURE_TOOLS.make_checkpoints(copy)
-    return copy.resolve()
+    return checkout_with_checkpoints(tmp_path_factory.mktemp("ntire"))
 
 
 def _expected(checkout: Path, model_id: int, name: str, lines: tuple[int, int], **fields) -> TeamDeclaration:
