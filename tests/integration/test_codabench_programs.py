@@ -361,10 +361,10 @@ def test_a_fixed_phase_never_trusts_a_manifest_it_should_not_see(run: Set5Run, t
     assert "ntire_bench_ingestion.json: is not an image; upload only the PNG outputs" in outcome.message
 
 
-def test_ingestion_refuses_what_it_cannot_run(tmp_path: Path) -> None:
+def test_ingestion_refuses_what_it_cannot_run(tmp_path: Path, shared_data: Path) -> None:
     inputs = tmp_path / "input_data" / VALID
     inputs.mkdir(parents=True)
-    (inputs / "0801x4.png").write_bytes((SHARED / "data" / "Set5" / "LR" / "img_001x4.png").read_bytes())
+    (inputs / "0801x4.png").write_bytes((shared_data / "Set5" / "LR" / "img_001x4.png").read_bytes())
     code = tmp_path / "code"
     code.mkdir()
     options = IngestionOptions(sandbox="none")
@@ -374,7 +374,7 @@ def test_ingestion_refuses_what_it_cannot_run(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "out" / INGESTION_MANIFEST).read_text())
     assert manifest["status"] == "rejected" and manifest["message"].startswith("the submission holds no plugin")
     shutil.copytree(tmp_path / "out", tmp_path / "input" / "res")
-    shutil.copytree(SHARED / "data" / "Set5" / "HR", tmp_path / "input" / "ref" / VALID)
+    shutil.copytree(shared_data / "Set5" / "HR", tmp_path / "input" / "ref" / VALID)
     scored = score_program(tmp_path / "input", tmp_path / "scored")
     assert scored.exit_code == EXIT_REJECTED and scored.message == f"submission rejected: {manifest['message']}"
     for name in ("a.py", "b.py"):
