@@ -145,6 +145,16 @@ def test_nothing_a_submission_leaves_behind_outlives_it(hostile_run):
         assert b"ntire-bench-hostile-leftover" not in cmdline, f"process {pid} survived its submission"
 
 
+def test_an_exit_handler_does_not_hold_up_the_run_and_what_was_printed_is_logged(hostile_run):
+    record = hostile_run["records"]["lingers_at_exit"]
+    assert record.status == OK
+    # A worker ends without the interpreter's teardown: closing one waited 10 s for a handler's sleep before its
+    # group was killed, three closes a pass.
+    assert record.stages["process"] < 10
+    log = (hostile_run["out"] / "logs" / "lingers_at_exit.log").read_text()
+    assert "lingers_at_exit: printed at import, no newline" in log
+
+
 def test_a_tampered_counter_changes_no_figure_and_is_noted(hostile_run):
     cheat, honest = hostile_run["records"]["undercounts"], hostile_run["records"]["honest_residual"]
     assert cheat.status == OK and cheat.complexity.counted_by == "graph"
@@ -218,7 +228,7 @@ def test_nondeterminism_is_measured_and_flagged_not_failed(hostile_run, tiny):
 
 
 def test_no_honest_submission_is_flagged_and_the_audit_is_recorded(hostile_run):
-    for name in ("tiny_net", "honest_residual", "patches_harness", "hr_search", "leaves_processes"):
+    for name in ("tiny_net", "honest_residual", "patches_harness", "hr_search", "leaves_processes", "lingers_at_exit"):
         audit = hostile_run["records"][name].datasets["A"].timing_audit
         assert audit.requests == 3 + audit.retries and audit.probes_checked > 0 and audit.verified
         assert 0 < audit.claimed_ms <= audit.observed_ms
