@@ -157,7 +157,8 @@ class Session:
     # ------------------------------------------------------------------ images
     def image(self, args: dict[str, Any]) -> dict[str, Any]:
         """Quality pass (its uint8 output saved for the parent), warm-up, and optionally a second pass whose largest
-        difference from the first, in grey levels, is reported as ``spread`` (a measurement: the parent decides)."""
+        difference from the first, in grey levels, is reported as ``spread`` (a measurement: the parent decides).
+        ``warm_up=False``: no warm-up (an image that is only recomputed, never timed)."""
         from ntire_bench.metrics.quality import quantize
 
         assert self.submission is not None and self.settings is not None
@@ -186,6 +187,9 @@ class Session:
         if args.get("output"):
             np.save(args["output"], sr.cpu().numpy(), allow_pickle=False)
         self.image_state = _Image(base, torch.empty_like(base), out, height, width)
+        if args.get("warm_up", True) is False:
+            self._record_peak()
+            return {"warmup": 0, "warmup_ms": [], "spread": spread}
         if self.settings.mode == "adaptive" and self.settings.warmup >= 1:
             # Adaptive warm-up is timed and checked as the first repeats of the block (runtime.time_repeats): the
             # passes that show the model is warm are its first samples, not passes run for nothing.
