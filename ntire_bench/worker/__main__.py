@@ -1,11 +1,15 @@
 """The worker process (``python -m ntire_bench.sandbox ntire_bench.worker``): the only process that runs submission code."""
 
+import ctypes
 import os
 import sys
+from typing import NoReturn
 
 from ntire_bench.sandbox import enter_from_environment
 from ntire_bench.worker.protocol import Request
 from ntire_bench.worker.session import Session, serve
+
+_HARNESS_STREAMS: list = []  # sys.stdout and sys.stderr as the harness set them up
 
 
 def main() -> None:
@@ -17,6 +21,7 @@ def main() -> None:
     request_fd = int(os.environ.pop("NTIRE_BENCH_REQUEST_FD"))
     reply_fd = int(os.environ.pop("NTIRE_BENCH_REPLY_FD"))
     os.dup2(2, 1)
+    _HARNESS_STREAMS[:] = [sys.stdout, sys.stderr]  # before any submission code can replace them
     requests = os.fdopen(request_fd, "rb", buffering=0)
     session = Session()
     buffer = b""
@@ -38,16 +43,24 @@ def main() -> None:
     _exit_now()
 
 
-def _exit_now() -> None:
+def _exit_now() -> NoReturn:
     """End the process without the interpreter's teardown (half a second with torch loaded, on every close): the
     parent has everything it needs, and whatever the submission's code registered to run at exit has no one to
-    serve. What it printed is flushed to the log first."""
-    for stream in (sys.stdout, sys.stderr):
+    serve. What was printed is flushed to the log first: the harness's own streams, any the submission put in their
+    place, and C's stdio buffers (an extension's printf)."""
+    try:
+        current = [sys.stdout, sys.stderr]
+        for stream in [*_HARNESS_STREAMS, *(s for s in current if not any(s is h for h in _HARNESS_STREAMS))]:
+            try:
+                stream.flush()
+            except BaseException:  # a stream the submission closed or replaced, or a flush that raises SystemExit
+                pass
         try:
-            stream.flush()
-        except Exception:  # a stream the submission closed or replaced
+            ctypes.CDLL(None).fflush(None)
+        except BaseException:
             pass
-    os._exit(0)
+    finally:
+        os._exit(0)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ntire_bench.runner.audit import choose_probes, noise_buffer, perturbed_lr
+from ntire_bench.runner.audit import choose_probes, noise_buffer
 from ntire_bench.runner.context import Identity, RunConfig, worker_factory
 from ntire_bench.runner.evaluation import make_context
 from ntire_bench.runner.discovery import discover
@@ -46,13 +46,15 @@ def test_recomputed_images_run_no_warm_up_and_match_what_the_timed_worker_gave(l
     noise = noise_buffer(lr.size, rng)
     timed = load_worker()
     timed.request("begin_dataset", noise=str(_noise_file(timed, noise)))
-    reply, _ = _image(timed, lr)
+    reply, sr = _image(timed, lr)
     assert reply["warmup"] == 3  # an ordinary image gets the fixed warm-up
-    # what a timed repeat on the input at offset 5 gave at the probes, as the verifier is told it
-    _, sr = _image(timed, perturbed_lr(lr, noise, 5))
+    # a timed block after the warm-up: its second repeat saw the noise at offset 5; the challenge that follows it
+    # gives that repeat's output at the probes, as the verifier is then told it
+    timed.request("time", offsets=[0, 5])
     probes = choose_probes(sr, rng)
-    reference = timed.request("challenge", probes=probes)[0]["reference"]
-    candidate = VerifyCandidate("A", lr, 5, noise, probes, reference)
+    outputs = timed.request("challenge", probes=probes)[0]["outputs"]
+    candidate = VerifyCandidate("A", lr, 5, noise, probes, outputs[1])
+    assert outputs[1] != outputs[0]  # the offset matters: the repeat is told apart from its neighbour
 
     fresh = load_worker()
     sent = []
