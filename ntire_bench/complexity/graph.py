@@ -29,7 +29,8 @@ class GraphError(ValueError):
 
 @dataclass
 class ModuleCall:
-    """One call of a submodule: its qualified name, TorchScript class name, the module, inputs and output."""
+    """One call of a submodule: its qualified name, TorchScript class name, the module, and the shapes of its inputs
+    and output (meta tensors)."""
 
     name: str
     kind: str
@@ -47,6 +48,18 @@ class GraphRun:
     outputs: list[Any] = field(default_factory=list)
     constants: list[torch.Tensor] = field(default_factory=list)  # tensors baked into the graph
     uninitialised_output: bool = False
+
+
+def _shapes(value: Any) -> Any:
+    """``value`` with every tensor in it replaced by a meta tensor of its shape and dtype (no storage)."""
+    if isinstance(value, torch.Tensor):
+        try:
+            return torch.empty(value.shape, dtype=value.dtype, device="meta")
+        except (RuntimeError, TypeError):  # a dtype or subclass meta tensors cannot hold: kept as it is
+            return value
+    if type(value) in (list, tuple):
+        return type(value)(_shapes(v) for v in value)
+    return value
 
 
 def _storage(value: Any) -> int | None:
@@ -104,8 +117,11 @@ class _Interpreter:
         module, arguments = inputs[0], inputs[1:]
         graph = module._c._get_method(node.s("name")).graph
         outputs = self.call(module, graph, arguments)
+        # the counters read only the shapes of a call's inputs and output: kept as meta tensors, they hold no memory
+        # (kept whole, they held every layer's output to the end of the run: hundreds of MB faulted in at 256x256)
         self.run.calls.append(ModuleCall(self.names.get(id(module), "?"), getattr(module, "original_name", "?"),
-                                         module, arguments, outputs[0] if len(outputs) == 1 else tuple(outputs)))
+                                         module, _shapes(arguments),
+                                         _shapes(outputs[0] if len(outputs) == 1 else tuple(outputs))))
         return outputs
 
     def track(self, node: Any, kind: str, inputs: list[Any], outputs: list[Any]) -> None:

@@ -314,3 +314,17 @@ def test_a_slice_bound_read_back_from_values_is_counted_on_the_zeros_too(tmp_pat
     assert counts["activations"] == 4 * HW  # the official zeros: the whole width
     assert 0 < counts["input_dependent"]["activations"] < 4 * HW
     assert graph_counts(ConvReLUConv(), tmp_path)["input_dependent"] == {}
+
+
+def test_the_run_keeps_each_layer_call_s_shapes_not_its_tensors(tmp_path: Path) -> None:
+    from ntire_bench.complexity.graph import run_traced
+
+    net = ConvReLUConv().eval()
+    export_trace(net, torch.rand(1, 3, H, W), tmp_path / "graph.pt")
+    run = run_traced(load_exported(tmp_path / "graph.pt", CPU), [torch.rand(1, 3, H, W)])
+    shapes = {call.name: (tuple(call.inputs[0].shape), tuple(call.output.shape)) for call in run.calls}
+    assert shapes == {"conv1": ((1, 3, H, W), (1, 8, H, W)), "act": ((1, 8, H, W), (1, 8, H, W)),
+                      "conv2": ((1, 8, H, W), (1, 48, H, W)), "shuffle": ((1, 48, H, W), (1, 3, 4 * H, 4 * W))}
+    # a layer's output is not held to the end of the run (at 256x256 they came to hundreds of MB)
+    assert all(call.output.is_meta and call.inputs[0].is_meta for call in run.calls)
+    assert not run.outputs[0].is_meta  # what the graph computes is real: it is compared with the model's SR
